@@ -1,0 +1,125 @@
+"""Linear blend skinning for FLAME-format models, as pure functions.
+
+Letters in shape comments: B batch, V vertices, J joints, K blendshape coefficients, P pose-corrective
+features ((J - 1) * 9).  Nothing here modifies its inputs; every function is differentiable.
+
+The kernel follows the standard SMPL/FLAME formulation (Loper et al. 2015, Li et al. 2017):
+``T(beta, theta) = T_template + B_S(beta) + B_P(theta)``, joints regressed from the shaped (not posed)
+mesh, a kinematic chain of rigid transforms, then skinning with per-vertex weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from trans3dhead.geometry.rotation import axis_angle_to_matrix
+
+__all__ = [
+    "LbsOutput",
+    "blend_shapes",
+    "vertices_to_joints",
+    "pose_features",
+    "rigid_transforms",
+    "skin",
+    "lbs",
+]
+
+
+@dataclass(frozen=True)
+class LbsOutput:
+    """Result of :func:`lbs`: posed vertices (B, V, 3) and posed joint locations (B, J, 3)."""
+
+    vertices: Tensor
+    joints: Tensor
+
+
+def blend_shapes(coefficients: Tensor, directions: Tensor) -> Tensor:
+    """Linear blendshape offsets: coefficients (B, K), directions (V, 3, K) -> offsets (B, V, 3)."""
+    return torch.einsum("bk,vdk->bvd", coefficients, directions)
+
+
+def vertices_to_joints(regressor: Tensor, vertices: Tensor) -> Tensor:
+    """Joint locations from a regressor (J, V) applied to vertices (B, V, 3) -> (B, J, 3)."""
+    return torch.einsum("jv,bvd->bjd", regressor, vertices)
+
+
+def pose_features(rotations: Tensor) -> Tensor:
+    """Pose-corrective features ``flatten(R_j - I)`` of the non-root joints: (B, J, 3, 3) -> (B, (J-1)*9)."""
+    eye = torch.eye(3, dtype=rotations.dtype, device=rotations.device)
+    return (rotations[:, 1:] - eye).flatten(start_dim=1)
+
+
+def rigid_transforms(rotations: Tensor, joints: Tensor, parents: Tensor) -> tuple[Tensor, Tensor]:
+    """Walk the kinematic chain.
+
+    Args:
+        rotations: (B, J, 3, 3) local joint rotations.
+        joints: (B, J, 3) rest-pose joint locations.
+        parents: (J,) parent index of each joint, -1 for the root; parents precede children.
+
+    Returns:
+        posed_joints (B, J, 3) and the skinning transforms (B, J, 4, 4) that map rest-pose points to posed
+        points (the world transform of each joint with its rest location removed).
+    """
+    batch, num_joints = joints.shape[:2]
+    rel_joints = joints.clone()
+    rel_joints[:, 1:] = joints[:, 1:] - joints[:, parents[1:]]  # offsets from the parent joint
+    # Local 4x4 transforms [R | t] with t the offset from the parent.
+    local = torch.zeros(batch, num_joints, 4, 4, dtype=joints.dtype, device=joints.device)
+    local[..., :3, :3] = rotations
+    local[..., :3, 3] = rel_joints
+    local[..., 3, 3] = 1.0
+    world = [local[:, 0]]
+    for j in range(1, num_joints):
+        world.append(world[int(parents[j])] @ local[:, j])
+    world_t = torch.stack(world, dim=1)  # (B, J, 4, 4)
+    posed_joints = world_t[..., :3, 3]
+    # Remove the rest-pose joint location so the transform acts on rest-pose vertices.
+    rest_offset = torch.einsum("bjik,bjk->bji", world_t[..., :3, :3], joints)
+    skinning = world_t.clone()
+    skinning[..., :3, 3] = world_t[..., :3, 3] - rest_offset
+    return posed_joints, skinning
+
+
+def skin(vertices: Tensor, transforms: Tensor, weights: Tensor) -> Tensor:
+    """Blend per-joint transforms (B, J, 4, 4) with weights (V, J) and apply them to vertices (B, V, 3)."""
+    blended = torch.einsum("vj,bjmn->bvmn", weights, transforms)  # (B, V, 4, 4)
+    rotated = torch.einsum("bvij,bvj->bvi", blended[..., :3, :3], vertices)
+    return rotated + blended[..., :3, 3]
+
+
+def lbs(
+    *,
+    betas: Tensor,
+    pose: Tensor,
+    v_template: Tensor,
+    shapedirs: Tensor,
+    posedirs: Tensor,
+    j_regressor: Tensor,
+    parents: Tensor,
+    weights: Tensor,
+) -> LbsOutput:
+    """Full FLAME linear blend skinning.
+
+    Args:
+        betas: (B, K) shape and expression coefficients, in the column order of ``shapedirs``.
+        pose: (B, J * 3) axis-angle rotation of every joint, root first.
+        v_template: (V, 3) template vertices.
+        shapedirs: (V, 3, K) blendshape basis.
+        posedirs: (P, V * 3) pose-corrective basis, P = (J - 1) * 9.
+        j_regressor: (J, V) joint regressor.
+        parents: (J,) kinematic tree, -1 for the root.
+        weights: (V, J) skinning weights.
+    """
+    batch = betas.shape[0]
+    num_joints = j_regressor.shape[0]
+    shaped = v_template.unsqueeze(0) + blend_shapes(betas, shapedirs)  # (B, V, 3)
+    joints = vertices_to_joints(j_regressor, shaped)  # (B, J, 3)
+    rotations = axis_angle_to_matrix(pose.reshape(batch, num_joints, 3))  # (B, J, 3, 3)
+    correctives = (pose_features(rotations) @ posedirs).reshape(batch, -1, 3)  # (B, V, 3)
+    posed_joints, transforms = rigid_transforms(rotations, joints, parents)
+    vertices = skin(shaped + correctives, transforms, weights)
+    return LbsOutput(vertices=vertices, joints=posed_joints)
