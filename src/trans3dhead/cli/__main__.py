@@ -1,0 +1,5 @@
+import sys
+
+from trans3dhead.cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""Typed containers passed between the data pipeline, the models, the losses and the engine.
+
+Letters: B batch, N landmarks (68), V vertices, L decoder layers, K parameters, H/W image size.
+Coordinates called "crop" are pixels of the square network input (``input_size``, 256 by default);
+"normalised" landmarks are crop pixels divided by ``input_size`` (so [0, 1] inside the crop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from trans3dhead.flame.layer import FlameOutput
+
+__all__ = ["HeadTargets", "Batch", "HeadOutput", "LossOutput"]
+
+
+@dataclass
+class HeadTargets:
+    """Ground truth for a batch, all in the crop frame of the network input.
+
+    landmarks: (B, N, 2) normalised GT 68 landmarks (crop pixels / input_size).
+    presence: (B, N) bool, True where the landmark lies inside the crop.
+    vertices: (B, V, 3) GT FLAME vertices in model space, no global pose (the dataset's ``vertices``).
+    projected: (B, V, 2) every GT vertex projected with the GT camera, in crop pixels.
+    rotation: (B, 3, 3) GT head rotation ``(diag(1, -1, -1, 1) @ MV)[:3, :3]``.
+    euler: (B, 3) GT (roll, pitch, yaw) in degrees, reference convention.
+    """
+
+    landmarks: Tensor
+    presence: Tensor
+    vertices: Tensor
+    projected: Tensor
+    rotation: Tensor
+    euler: Tensor
+
+    def to(self, device) -> HeadTargets:
+        return HeadTargets(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
+
+
+@dataclass
+class Batch:
+    """A collated batch: normalised images (B, 3, H, W), targets, and the items' ids."""
+
+    images: Tensor
+    targets: HeadTargets
+    item_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HeadOutput:
+    """What every head-alignment model returns.
+
+    params: (B, K) regressed FLAME parameters (:class:`trans3dhead.flame.ParamLayout`).
+    flame: the FLAME layer's output for ``params``.
+    landmarks: (B, N, 2) final normalised 2D landmarks of the landmark branch / head.
+    landmark_layers: (L, B, N, 2) per-decoder-layer landmarks for deep supervision (L = 1 when the model
+        has a single landmark output; ``landmark_layers[-1]`` equals ``landmarks``).
+    heatmaps: (B, N, h, w) heatmap logits (DAD-3DNet), or None for models without a heatmap head.
+    """
+
+    params: Tensor
+    flame: FlameOutput
+    landmarks: Tensor
+    landmark_layers: Tensor
+    heatmaps: Tensor | None = None
+
+
+@dataclass
+class LossOutput:
+    """Named, unweighted losses, the weights used, and the weighted total (a scalar tensor)."""
+
+    losses: dict[str, Tensor]
+    weights: dict[str, float]
+    total: Tensor
