@@ -8,6 +8,7 @@ Coordinates called "crop" are pixels of the square network input (``input_size``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor
 
@@ -41,11 +42,21 @@ class HeadTargets:
 
 @dataclass
 class Batch:
-    """A collated batch: normalised images (B, 3, H, W), targets, and the items' ids."""
+    """A collated batch.
+
+    images: (B, 3, H, W) float in [0, 1] (models normalise internally with their own buffers).
+    targets: ground truth, or None for items without annotations (e.g. the test split).
+    item_ids: the items' ids; crops: each item's :class:`~trans3dhead.geometry.crop.CropTransform`;
+    attributes: each item's attribute dict (empty where the split has none);
+    num_skipped: items of this batch dropped as bad (only with ``skip_bad``).
+    """
 
     images: Tensor
-    targets: HeadTargets
+    targets: HeadTargets | None
     item_ids: list[str] = field(default_factory=list)
+    crops: list[Any] = field(default_factory=list)
+    attributes: list[dict[str, Any]] = field(default_factory=list)
+    num_skipped: int = 0
 
 
 @dataclass

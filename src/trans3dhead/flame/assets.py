@@ -307,6 +307,11 @@ class FlameAssets:
     model: FlameModelData
     aux: FlameAux
 
+    def landmarks(self, vertices: np.ndarray) -> np.ndarray:
+        """Barycentric 68-point embedding in numpy: vertices (..., V, 3) -> (..., N, 3)."""
+        corners = np.asarray(vertices)[..., self.model.faces[self.aux.landmark_faces], :]  # (..., N, 3, 3)
+        return np.einsum("...nkd,nk->...nd", corners, self.aux.landmark_bary.astype(corners.dtype))
+
     def describe(self) -> dict[str, Any]:
         """Sizes of everything, as plain JSON-able values (``trans3dhead model-info``)."""
         m, a = self.model, self.aux

@@ -1,0 +1,226 @@
+"""DAD-3DHeads-format dataset reader -> model-ready samples (SPEC section 3).
+
+Layout::
+
+    <root>/<split>/<split>.json                 metadata list (item_id, annotation_path, img_path, bbox, attributes)
+    <root>/<split>/images/<id>.png
+    <root>/<split>/annotations/<id>.json        vertices, model_view_matrix, projection_matrix (not for test)
+
+``img_path`` and ``annotation_path`` are relative to the dataset root (paths relative to the split folder
+are accepted too).  The same reader serves the real dataset and the synthetic one from ``trans3dhead synth``.
+
+Per item: the head box is extended (randomly in training, fixed in evaluation), clipped, resized to the
+input size and padded; targets are the 68 GT landmarks (embedding of ``vertices`` projected with the GT
+camera), every projected vertex in crop pixels, the zero-rotation ``vertices``, the rotation
+``(diag(1,-1,-1,1) @ MV)[:3,:3]``, its Euler angles and the presence mask (landmark inside the crop box).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from trans3dhead.data.io import DataError, read_annotation, read_image, read_metadata
+from trans3dhead.data.transforms import Augmentation, apply_affine, in_plane_rotation, photometric, warp
+from trans3dhead.flame.assets import FlameAssets
+from trans3dhead.geometry.crop import FIXED_EVAL_EXTENSION, CropTransform, random_extension
+from trans3dhead.geometry.rotation import matrix_to_euler
+from trans3dhead.types import Batch, HeadTargets
+
+__all__ = ["Sample", "DAD3DHeadsDataset", "collate", "gt_targets", "resolve_path"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Sample:
+    """One model-ready item.  ``image`` (3, S, S) float32 in [0, 1]; ``targets`` (numpy, see
+    :class:`trans3dhead.types.HeadTargets` for shapes without the batch dim) or None without annotation."""
+
+    image: np.ndarray
+    item_id: str
+    crop: CropTransform
+    attributes: dict[str, Any]
+    targets: dict[str, np.ndarray] | None
+
+
+def resolve_path(root: Path, split: str, relative: str, *, field: str, source: Path) -> Path:
+    """A metadata path relative to the dataset root, or failing that to the split folder."""
+    for base in (root, root / split):
+        candidate = base / relative
+        if candidate.exists():
+            return candidate
+    raise DataError(f"{source}: field '{field}' names a missing file: {relative}")
+
+
+def gt_targets(
+    *,
+    assets: FlameAssets,
+    vertices: np.ndarray,
+    model_view: np.ndarray,
+    projection: np.ndarray,
+    image_height: int,
+    crop: CropTransform,
+    matrix: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Targets of one item in the crop frame (``matrix``: optional (2, 3) augmentation after the crop)."""
+    homo = np.concatenate([vertices, np.ones_like(vertices[:, :1])], axis=1)
+    world = homo @ model_view.T  # (V, 4) camera/world space
+    points = np.concatenate([world[:, :3], assets.landmarks(world[:, :3])], axis=0)  # vertices then 68
+    clip = np.concatenate([points, np.ones_like(points[:, :1])], axis=1) @ projection.T
+    xy = clip[:, :2] / clip[:, 3:4]
+    image_xy = np.stack([xy[:, 0], image_height - xy[:, 1]], axis=1)  # y flip: P maps to y-up pixels
+    x0, y0, x1, y1 = crop.box
+    lmk_image = image_xy[-assets.aux.num_landmarks :]
+    presence = (
+        (lmk_image[:, 0] > x0) & (lmk_image[:, 0] < x1) & (lmk_image[:, 1] > y0) & (lmk_image[:, 1] < y1)
+    )
+    crop_xy = crop.points_to_crop(image_xy)
+    rotation = np.diag([1.0, -1.0, -1.0]) @ model_view[:3, :3]
+    if matrix is not None:
+        crop_xy = apply_affine(matrix, crop_xy)
+        rotation = in_plane_rotation(matrix) @ rotation
+        inside = (crop_xy[-assets.aux.num_landmarks :] > 0) & (
+            crop_xy[-assets.aux.num_landmarks :] < crop.size
+        )
+        presence &= inside.all(axis=1)
+    euler = matrix_to_euler(torch.from_numpy(rotation)).numpy()
+    size = float(crop.size)
+    return {
+        "landmarks": (crop_xy[-assets.aux.num_landmarks :] / size).astype(np.float32),
+        "presence": presence,
+        "vertices": vertices.astype(np.float32),
+        "projected": crop_xy[: -assets.aux.num_landmarks].astype(np.float32),
+        "rotation": rotation.astype(np.float32),
+        "euler": euler.astype(np.float32),
+    }
+
+
+class DAD3DHeadsDataset(Dataset):
+    """A DAD-3DHeads-format split.
+
+    Args:
+        root: dataset root (holding ``train/``, ``val/``, ``test/``).
+        split: split name.
+        assets: FLAME assets (68-landmark embedding; vertex count checked against annotations).
+        input_size: side of the square network input.
+        train: random bbox extension (``0.1 * U(0,1) + 0.05`` per side) instead of the fixed one.
+        augmentation: optional random augmentations (training only).
+        annotations: read targets; False for splits without annotations (the test split).
+        skip_bad: return None for a bad item (logged) instead of raising; :func:`collate` drops it.
+        seed: base seed of the per-item random streams (item index and ``epoch`` are mixed in).
+    """
+
+    def __init__(
+        self,
+        *,
+        root: str | Path,
+        split: str,
+        assets: FlameAssets,
+        input_size: int = 256,
+        train: bool = False,
+        augmentation: Augmentation | None = None,
+        annotations: bool = True,
+        skip_bad: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.root, self.split = Path(root), split
+        self.assets, self.input_size, self.train = assets, input_size, train
+        self.augmentation, self.annotations, self.skip_bad, self.seed = (
+            augmentation,
+            annotations,
+            skip_bad,
+            seed,
+        )
+        self.epoch = 0
+        self.metadata_path = self.root / split / f"{split}.json"
+        self.entries = read_metadata(self.root, split, need_annotation=annotations)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random streams (call once per epoch for fresh augmentations)."""
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> Sample | None:
+        try:
+            return self._load(index)
+        except DataError as exc:
+            if not self.skip_bad:
+                raise
+            logger.warning("skipping bad item %s: %s", self.entries[index]["item_id"], exc)
+            return None
+
+    def _load(self, index: int) -> Sample:
+        entry = self.entries[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        image_path = resolve_path(
+            self.root, self.split, entry["img_path"], field="img_path", source=self.metadata_path
+        )
+        image = read_image(image_path)
+        extension = random_extension(rng) if self.train else FIXED_EVAL_EXTENSION
+        try:
+            crop = CropTransform.from_bbox(
+                entry["bbox"], image.shape[:2], size=self.input_size, extension=extension
+            )
+        except ValueError as exc:
+            raise DataError(f"{self.metadata_path}: item {entry['item_id']}: field 'bbox': {exc}") from exc
+        pixels = crop.warp_image(image).astype(np.float32) / 255.0
+        matrix = None
+        if self.train and self.augmentation is not None:
+            matrix = self.augmentation.sample_matrix(rng, self.input_size)
+            pixels = photometric(warp(pixels, matrix, self.input_size), self.augmentation, rng)
+        targets = None
+        if self.annotations:
+            path = resolve_path(
+                self.root,
+                self.split,
+                entry["annotation_path"],
+                field="annotation_path",
+                source=self.metadata_path,
+            )
+            ann = read_annotation(path, num_vertices=self.assets.model.num_vertices)
+            targets = gt_targets(
+                assets=self.assets,
+                vertices=ann.vertices,
+                model_view=ann.model_view,
+                projection=ann.projection,
+                image_height=image.shape[0],
+                crop=crop,
+                matrix=matrix,
+            )
+        return Sample(
+            image=np.ascontiguousarray(pixels.transpose(2, 0, 1)),
+            item_id=entry["item_id"],
+            crop=crop,
+            attributes=dict(entry["attributes"]),
+            targets=targets,
+        )
+
+
+def collate(samples: list[Sample | None]) -> Batch | None:
+    """Stack samples into a :class:`Batch`, dropping the Nones of ``skip_bad`` (counted in
+    ``Batch.num_skipped``).  Returns None when every item of the batch was bad."""
+    kept = [s for s in samples if s is not None]
+    if not kept:
+        return None
+    targets = None
+    if all(s.targets is not None for s in kept):
+        targets = HeadTargets(
+            **{key: torch.from_numpy(np.stack([s.targets[key] for s in kept])) for key in kept[0].targets}
+        )
+    return Batch(
+        images=torch.from_numpy(np.stack([s.image for s in kept])),
+        targets=targets,
+        item_ids=[s.item_id for s in kept],
+        crops=[s.crop for s in kept],
+        attributes=[s.attributes for s in kept],
+        num_skipped=len(samples) - len(kept),
+    )

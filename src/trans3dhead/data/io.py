@@ -1,0 +1,168 @@
+"""Reading DAD-3DHeads files with errors that name the file and the field.
+
+Every reader raises :class:`DataError` (a ``ValueError``) for a bad file: missing, undecodable, truncated
+JSON, missing field, wrong shape or non-finite values.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "DataError",
+    "Annotation",
+    "ATTRIBUTE_VALUES",
+    "read_json",
+    "read_image",
+    "image_size",
+    "read_annotation",
+    "read_metadata",
+    "validate_entry",
+]
+
+#: Attribute values of the DAD-3DHeads metadata (the val split has no attributes at all).
+ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
+    "quality": ("hq", "lq"),
+    "gender": ("female", "male", "undefined"),
+    "expression": ("true", "false"),
+    "age": ("child", "young", "middle_aged", "senior", "undefined"),
+    "occlusions": ("true", "false"),
+    "pose": ("front", "sided", "atypical"),
+    "standard light": ("true", "false"),
+}
+
+
+class DataError(ValueError):
+    """A dataset file is missing or malformed; the message names the file and the field."""
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: invalid JSON ({exc})") from exc
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to RGB uint8 (H, W, 3)."""
+    path = Path(path)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read image ({exc})") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise DataError(f"{path}: not a decodable image (corrupt or truncated?)")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of a PNG from its header (no decoding); other formats are decoded."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(24)
+    except FileNotFoundError:
+        raise DataError(f"{path}: image file not found") from None
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        return int(height), int(width)
+    return read_image(path).shape[:2]
+
+
+def _matrix(data: dict, key: str, shape: tuple[int, ...], source: Path) -> np.ndarray:
+    if key not in data:
+        raise DataError(f"{source}: missing field '{key}'")
+    try:
+        value = np.asarray(data[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{source}: field '{key}' is not a numeric array") from None
+    if value.shape != shape:
+        want = "x".join("V" if s == -1 else str(s) for s in shape)
+        raise DataError(f"{source}: field '{key}' has shape {value.shape}, expected {want}")
+    if not np.isfinite(value).all():
+        raise DataError(f"{source}: field '{key}' contains non-finite values")
+    return value
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotation file: GT vertices (V, 3) in FLAME model space, model-view and projection (4, 4)."""
+
+    vertices: np.ndarray
+    model_view: np.ndarray
+    projection: np.ndarray
+
+
+def read_annotation(path: str | Path, *, num_vertices: int | None = None) -> Annotation:
+    """Read and validate an annotation JSON (``vertices``, ``model_view_matrix``, ``projection_matrix``)."""
+    path = Path(path)
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    if "vertices" not in data:
+        raise DataError(f"{path}: missing field 'vertices'")
+    count = num_vertices if num_vertices is not None else len(data["vertices"])
+    return Annotation(
+        vertices=_matrix(data, "vertices", (count, 3), path),
+        model_view=_matrix(data, "model_view_matrix", (4, 4), path),
+        projection=_matrix(data, "projection_matrix", (4, 4), path),
+    )
+
+
+def validate_entry(entry: Any, index: int, source: Path, *, need_annotation: bool) -> dict[str, Any]:
+    """Check one metadata entry's fields and types; return it with a float bbox."""
+    where = f"{source}: entry {index}"
+    if not isinstance(entry, dict):
+        raise DataError(f"{where}: expected an object, got {type(entry).__name__}")
+    required = ("item_id", "img_path", "bbox") + (("annotation_path",) if need_annotation else ())
+    for key in required:
+        if key not in entry:
+            raise DataError(f"{where}: missing field '{key}'")
+    bbox = np.asarray(entry["bbox"], dtype=np.float64) if _is_numeric_list(entry["bbox"]) else None
+    if bbox is None or bbox.shape != (4,) or not np.isfinite(bbox).all() or bbox[2] <= 0 or bbox[3] <= 0:
+        raise DataError(
+            f"{where} ({entry['item_id']}): field 'bbox' must be [x, y, w, h] with w, h > 0, "
+            f"got {entry['bbox']}"
+        )
+    attributes = entry.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise DataError(f"{where} ({entry['item_id']}): field 'attributes' must be an object")
+    return {**entry, "item_id": str(entry["item_id"]), "bbox": bbox.tolist(), "attributes": attributes}
+
+
+def _is_numeric_list(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    )
+
+
+def read_metadata(root: str | Path, split: str, *, need_annotation: bool = True) -> list[dict[str, Any]]:
+    """Read ``<root>/<split>/<split>.json`` and validate every entry's fields (not the files they name)."""
+    path = Path(root) / split / f"{split}.json"
+    entries = read_json(path)
+    if not isinstance(entries, list):
+        raise DataError(f"{path}: expected a JSON list of items, got {type(entries).__name__}")
+    checked = [validate_entry(e, i, path, need_annotation=need_annotation) for i, e in enumerate(entries)]
+    seen: set[str] = set()
+    for entry in checked:
+        if entry["item_id"] in seen:
+            raise DataError(f"{path}: duplicate item_id '{entry['item_id']}'")
+        seen.add(entry["item_id"])
+    return checked
