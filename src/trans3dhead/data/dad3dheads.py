@@ -2,9 +2,11 @@
 
 Layout::
 
-    <root>/<split>/<split>.json                 metadata list (item_id, annotation_path, img_path, bbox, attributes)
+    <root>/<split>/<split>.json                 metadata list: item_id, annotation_path, img_path, bbox,
+                                                attributes
     <root>/<split>/images/<id>.png
-    <root>/<split>/annotations/<id>.json        vertices, model_view_matrix, projection_matrix (not for test)
+    <root>/<split>/annotations/<id>.json        vertices, model_view_matrix, projection_matrix
+                                                (no annotations for test)
 
 ``img_path`` and ``annotation_path`` are relative to the dataset root (paths relative to the split folder
 are accepted too).  The same reader serves the real dataset and the synthetic one from ``trans3dhead synth``.
