@@ -49,7 +49,6 @@ def data_check(args: argparse.Namespace) -> int:
         total_errors, total_warnings = total_errors + errors, total_warnings + warnings
         print(f"{split}: {errors} errors, {warnings} warnings")
     failed = total_errors + (total_warnings if args.strict else 0)
-    print(
-        f"{'FAILED' if failed else 'OK'}: {total_errors} errors, {total_warnings} warnings in {len(splits)} splits"
-    )
+    verdict = "FAILED" if failed else "OK"
+    print(f"{verdict}: {total_errors} errors, {total_warnings} warnings in {len(splits)} splits")
     return 1 if failed else 0
