@@ -1,0 +1,1 @@
+"""Training and evaluation engine: checkpoints, samplers, the training loop, distributed helpers."""
