@@ -3,8 +3,9 @@
 Letters: B batch, C channels, H/W image or feature-map size, S stride.
 
 A backbone maps normalised images to feature maps keyed by their stride (4, 8, 16, 32).  ImageNet
-mean/std normalisation is done by the data pipeline (``trans3dhead.data``), never inside the backbone,
-so the backbone's input is already ``(image / 255 - mean) / std``.
+mean/std normalisation is not done inside the backbone: the head-alignment models apply their own
+:class:`~trans3dhead.models.normalize.ImageNormalizer` (registered buffers) first, so a backbone's input
+is already ``(image / 255 - mean) / std``.
 
 torchvision and timm are not dependencies: ResNet-18/34/50 and MobileNetV2 are written here with
 torchvision's state-dict names, so torchvision's ImageNet ``.pth`` files load directly

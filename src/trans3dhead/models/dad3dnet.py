@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from trans3dhead.flame.layer import FlameLayer
 from trans3dhead.models.backbone import Backbone, check_images
 from trans3dhead.models.bifpn import BiFPN
+from trans3dhead.models.normalize import ImageNormalizer
 from trans3dhead.types import HeadOutput
 
 __all__ = ["DAD3DNet", "FusionLayer", "RegressionHead"]
@@ -96,6 +97,7 @@ class DAD3DNet(nn.Module):
         if num_landmarks < 1:
             raise ValueError(f"num_landmarks must be positive, got {num_landmarks}")
         channels = backbone.stage_channels
+        self.normalize = ImageNormalizer()
         self.backbone = backbone
         self.flame = flame
         self.num_landmarks = num_landmarks
@@ -124,10 +126,11 @@ class DAD3DNet(nn.Module):
         self.landmark_head = head(2 * num_landmarks)
 
     def forward(self, images: Tensor) -> HeadOutput:
-        """images (B, 3, H, W), ImageNet-normalised -> :class:`HeadOutput` with params (B, K), landmarks
-        (B, N, 2) in [0, 1] of the crop, landmark_layers (1, B, N, 2), heatmaps (B, N, H/4, W/4) logits."""
+        """images (B, 3, H, W) RGB in [0, 1] (normalised here with the model's buffers) -> :class:`HeadOutput`
+        with params (B, K), landmarks (B, N, 2) in [0, 1] of the crop, landmark_layers (1, B, N, 2),
+        heatmaps (B, N, H/4, W/4) logits."""
         check_images(images)
-        stage4 = self.backbone.forward_stage(4, images)
+        stage4 = self.backbone.forward_stage(4, self.normalize(images))
         stage8 = self.backbone.forward_stage(8, stage4)
         stage16 = self.backbone.forward_stage(16, stage8)
         pyramid = self.bifpn([stage4, stage8, stage16])  # [P3 .. P7], P3 at stride 4
