@@ -46,7 +46,7 @@ def test_round_trip(tmp_path):
     [
         ({"model": {"backbon": "x"}}, r"<config>\.model: unknown key\(s\) \['backbon'\]"),
         ({"model": {"input_size": "big"}}, r"<config>\.model\.input_size: expected an integer, got 'big'"),
-        ({"model": {"qamem": "sometimes"}}, r"model\.qamem must be one of \('off', 'landmark', 'both'\)"),
+        ({"model": {"qamem": "sometimes"}}, r"model\.qamem must be one of \('off', 'landmarks', 'both'\)"),
         ({"train": {"milestones": [1.5]}}, "milestones are fractions"),
         ({"model": {"d_model": 30, "nhead": 8}}, "must be divisible by model.nhead"),
         ({"data": {"augment": "yes"}}, r"data\.augment: expected true/false"),

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
+
 __all__ = [
     "ConfigError",
     "FlameConfig",
@@ -36,11 +38,6 @@ __all__ = [
     "TRANS3DHEAD_WEIGHTS",
     "DAD3DNET_WEIGHTS",
 ]
-
-#: Loss weights of the Trans3DHead paper (Eq. 8).
-TRANS3DHEAD_WEIGHTS = {"landmarks": 300.0, "shape3d": 50.0, "reprojection": 0.05, "euler": 0.05}
-#: Loss weights of the DAD-3DNet reference code (what produced its published numbers; SPEC section 4).
-DAD3DNET_WEIGHTS = {"landmarks": 100.0, "shape3d": 50.0, "reprojection": 0.05, "heatmap": 1.0}
 
 
 class ConfigError(ValueError):
@@ -78,9 +75,9 @@ class ModelConfig:
     dropout: float = 0.1
     encoder_layers: int = 0
     decoder_layers: int = 2
-    qamem: str = "landmark"  # off | landmark | both
-    mqinit: str = "landmark"  # off | landmark | both
-    marr: str = "fixed"  # off | fixed | learnable | random
+    qamem: str = "landmarks"  # off | landmarks (landmark branch only) | both
+    mqinit: str = "landmarks"  # off | landmarks | both
+    marr: str = "fixed"  # fixed | learned_mean | learned_random | off (Table 4)
     multitask: bool = True  # landmark branch on; False = only-3DMM (Table A.1.5)
 
 
@@ -146,9 +143,9 @@ class Config:
 
 _CHOICES = {
     ("model", "arch"): ("trans3dhead", "dad3dnet"),
-    ("model", "qamem"): ("off", "landmark", "both"),
-    ("model", "mqinit"): ("off", "landmark", "both"),
-    ("model", "marr"): ("off", "fixed", "learnable", "random"),
+    ("model", "qamem"): ("off", "landmarks", "both"),
+    ("model", "mqinit"): ("off", "landmarks", "both"),
+    ("model", "marr"): ("fixed", "learned_mean", "learned_random", "off"),
     ("train", "schedule"): ("step", "plateau"),
 }
 

@@ -1,4 +1,4 @@
-"""Models: CNN backbones, the BiFPN, DAD-3DNet (and Trans3DHead)."""
+"""Models: CNN backbones, the BiFPN, DAD-3DNet and Trans3DHead (with its QAMem, MARR and MQinit parts)."""
 
 from trans3dhead.models.backbone import (
     BACKBONE_NAMES,
@@ -9,11 +9,30 @@ from trans3dhead.models.backbone import (
 )
 from trans3dhead.models.bifpn import BiFPN
 from trans3dhead.models.dad3dnet import DAD3DNet
+from trans3dhead.models.decoder import TransformerDecoder, TransformerDecoderLayer, TransformerEncoder
+from trans3dhead.models.marr import MARR_MODES, LandmarkHead, mean_face_from_landmarks
 from trans3dhead.models.mobilenet import MobileNetV2, mobilenet_v2_imagenet_weights_path
+from trans3dhead.models.normalize import ImageNormalizer
+from trans3dhead.models.positional import SinePositionEncoding
+from trans3dhead.models.qamem import QueryAwareMemory
 from trans3dhead.models.resnet import ResNet
+from trans3dhead.models.trans3dhead import BRANCH_MODES, MemoryQueryInit, Trans3DHead, initial_params
 
 __all__ = [
     "BACKBONE_NAMES",
+    "BRANCH_MODES",
+    "ImageNormalizer",
+    "LandmarkHead",
+    "MARR_MODES",
+    "MemoryQueryInit",
+    "QueryAwareMemory",
+    "SinePositionEncoding",
+    "Trans3DHead",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "initial_params",
+    "mean_face_from_landmarks",
     "Backbone",
     "BiFPN",
     "DAD3DNet",

@@ -1,0 +1,287 @@
+"""Trans3DHead (paper section 3): a CNN backbone, a low-resolution memory and two transformer branches.
+
+Letters: B batch, C channels (= d_model), h/w memory size, S = h * w memory tokens, K FLAME parameters,
+N landmarks (68), L decoder layers, V vertices.
+
+    images -> backbone -> stride-32 features -> 1x1 conv to C -> memory (B, S, C) + sine positions
+           -> [optional encoder layers]
+           -> 3DMM branch: K learned queries -> decoder -> one scalar per query -> params (B, K) -> FLAME
+           -> landmark branch (multi-task): N queries (MQinit) -> decoder (+QAMem) -> MARR -> (L, B, N, 2)
+
+Every ablation of the paper (Tables 3-8) is a constructor value: ``qamem`` and ``mqinit`` ("off",
+"landmarks" = landmark branch only, "both"), ``marr`` (Table 4 variants or "off"),
+``num_encoder_layers`` / ``num_decoder_layers`` (Table 3 right), the parameter count through the FLAME
+layer's :class:`~trans3dhead.flame.ParamLayout` (Table 8) and ``multitask`` (Table 7: without the
+landmark branch the landmarks are the FLAME-projected 68 points).  The Euler loss switch is a criterion
+weight (:mod:`trans3dhead.losses`).
+
+Queries follow DETR: each branch has learned query positions added at every layer; the decoder input
+is zero ("off") or ``FC(GAP(M))`` (MQinit, Eq. 1).
+
+**Initial prediction.**  The 3DMM readout is a Linear(C, 1) shared by all queries (as DETR shares its
+prediction FFNs; the queries carry the per-parameter identity) plus a learned per-parameter offset.
+The readout weights start tiny (N(0, 1e-3)), so the first predictions are essentially the offset,
+which :func:`initial_params` sets to FLAME's mean head (zero shape and expression), frontal
+(``R = diag(1, -1, -1)``: FLAME's y-up, z-towards-camera frame seen by the image's y-down camera), and
+scaled and centred so that the head-subset's bounding box fills ``initial_fill`` (0.8) of the crop --
+DAD-3DHeads crops extend the head box by 5-15% per side, so a head fills 77-91% of the crop.  Starting
+from a zero vector instead would give ``scale + 1 = 1``: a 0.2 m FLAME head 25 px wide, and the
+reprojection loss (in pixels) would dominate the first epochs.  The default MARR mean face is the
+same head's projected 68 landmarks, until :meth:`Trans3DHead.set_mean_face` sets the training mean.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+from torch import Tensor, nn
+
+from trans3dhead.flame.layer import FlameLayer
+from trans3dhead.geometry.rotation import matrix_to_rotation_6d
+from trans3dhead.models.decoder import MemoryQueryInit, TransformerDecoder, TransformerEncoder
+from trans3dhead.models.marr import MARR_MODES, LandmarkHead, MarrMode
+from trans3dhead.models.normalize import ImageNormalizer
+from trans3dhead.models.positional import SinePositionEncoding
+from trans3dhead.types import HeadOutput
+
+__all__ = ["BranchMode", "BRANCH_MODES", "FRONTAL_ROTATION", "Trans3DHead", "initial_params"]
+
+BranchMode = Literal["off", "landmarks", "both"]
+BRANCH_MODES: tuple[str, ...] = get_args(BranchMode)
+_READOUT_STD = 1e-3
+#: Rotation of a frontal face: FLAME's y-up frame seen from an image-y-down camera.
+FRONTAL_ROTATION = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))
+
+
+@torch.no_grad()
+def initial_params(flame: FlameLayer, *, fill: float = 0.8) -> Tensor:
+    """A plausible parameter vector (K,): FLAME's mean head, frontal, centred, filling ``fill`` of the crop.
+
+    The extent is measured on the "head" vertex subset (all vertices when the assets have none).
+    """
+    if not 0.0 < fill <= 1.0:
+        raise ValueError(f"fill must be in (0, 1], got fill={fill}")
+    layout = flame.layout
+    params = flame.v_template.new_zeros(1, layout.total)
+    rotation = torch.tensor(FRONTAL_ROTATION, dtype=params.dtype, device=params.device)
+    params[:, layout.slices["rotation"]] = matrix_to_rotation_6d(rotation)
+    posed = flame(params).posed_vertices[0]  # (V, 3) at scale factor 1, no translation
+    if "head" in flame.subset_names:
+        posed = posed[flame.subset("head")]
+    low, high = posed[:, :2].min(dim=0).values, posed[:, :2].max(dim=0).values  # (2,), (2,)
+    factor = 2.0 * fill / (high - low).max()  # crop coordinates span [-1, 1]
+    params[0, layout.slices["scale"]] = factor - 1.0  # FLAME uses scale + 1
+    translation = params.new_zeros(3)
+    translation[:2] = -factor * (low + high) / 2  # centre of the box -> centre of the crop
+    params[0, layout.slices["translation"]] = translation
+    return params[0]
+
+
+class ParamBranch(nn.Module):
+    """The 3DMM branch: K learned queries -> decoder -> one scalar per query -> params (B, K)."""
+
+    def __init__(
+        self,
+        *,
+        initial: Tensor,
+        d_model: int,
+        nhead: int,
+        num_layers: int,
+        dim_feedforward: int,
+        dropout: float,
+        qamem: bool,
+        mqinit: bool,
+    ) -> None:
+        super().__init__()
+        num_params = initial.shape[0]
+        self.query_pos = nn.Parameter(torch.randn(num_params, d_model))  # (K, C), as DETR's nn.Embedding
+        self.query_init = MemoryQueryInit(num_queries=num_params, channels=d_model) if mqinit else None
+        self.decoder = TransformerDecoder(
+            num_layers=num_layers,
+            d_model=d_model,
+            nhead=nhead,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            num_queries=num_params,
+            qamem=qamem,
+        )
+        self.readout = nn.Linear(d_model, 1)
+        nn.init.normal_(self.readout.weight, std=_READOUT_STD)
+        nn.init.zeros_(self.readout.bias)
+        self.offset = nn.Parameter(initial.detach().clone())  # (K,): the initial prediction
+
+    def forward(self, memory: Tensor, pos: Tensor) -> Tensor:
+        """memory (B, S, C), pos (S, C) -> params (B, K)."""
+        tgt = _initial_queries(self.query_init, memory, self.query_pos)
+        hidden = self.decoder(tgt, memory, pos, self.query_pos)[-1]  # (B, K, C): last layer
+        return self.readout(hidden).squeeze(-1) + self.offset  # (B, K, 1) -> (B, K)
+
+
+class LandmarkBranch(nn.Module):
+    """The landmark branch: N queries -> decoder (+QAMem) -> per-layer landmarks (L, B, N, 2)."""
+
+    def __init__(
+        self,
+        *,
+        mean_face: Tensor,
+        d_model: int,
+        nhead: int,
+        num_layers: int,
+        dim_feedforward: int,
+        dropout: float,
+        qamem: bool,
+        mqinit: bool,
+        marr: MarrMode,
+    ) -> None:
+        super().__init__()
+        num_landmarks = mean_face.shape[0]
+        self.query_pos = nn.Parameter(torch.randn(num_landmarks, d_model))  # (N, C)
+        self.query_init = MemoryQueryInit(num_queries=num_landmarks, channels=d_model) if mqinit else None
+        self.decoder = TransformerDecoder(
+            num_layers=num_layers,
+            d_model=d_model,
+            nhead=nhead,
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            num_queries=num_landmarks,
+            qamem=qamem,
+        )
+        self.head = LandmarkHead(
+            num_layers=num_layers,
+            channels=d_model,
+            num_landmarks=num_landmarks,
+            mode=marr,
+            mean_face=mean_face,
+        )
+
+    def forward(self, memory: Tensor, pos: Tensor) -> Tensor:
+        """memory (B, S, C), pos (S, C) -> landmarks (L, B, N, 2), normalised crop coordinates."""
+        tgt = _initial_queries(self.query_init, memory, self.query_pos)
+        return self.head(self.decoder(tgt, memory, pos, self.query_pos))
+
+
+def _initial_queries(query_init: MemoryQueryInit | None, memory: Tensor, query_pos: Tensor) -> Tensor:
+    """Decoder input (B, Q, C): MQinit from the memory, or zeros as in DETR."""
+    if query_init is not None:
+        return query_init(memory)
+    return memory.new_zeros(memory.shape[0], *query_pos.shape)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {name}={value!r}")
+
+
+class Trans3DHead(nn.Module):
+    """Trans3DHead with every ablation switch of the paper (defaults: the final model).
+
+    Args:
+        backbone: maps images (B, 3, H, W) to ``{stride: (B, C_s, H / s, W / s)}`` and has
+            ``channels: dict[int, int]`` (see :mod:`trans3dhead.models.backbone`).
+        flame: the FLAME layer; its layout sets K and its ``image_size`` the crop size the images must have.
+        d_model: C, the transformer width (256).
+        nhead, dim_feedforward, dropout: DETR's transformer settings (8, 2048, 0.1).
+        num_encoder_layers: encoder layers over the memory (0).
+        num_decoder_layers: decoder layers of each branch (2).
+        memory_stride: the backbone stride used as memory (32).
+        qamem: QAMem on "off", "landmarks" (the landmark branch only) or "both" branches.
+        mqinit: MQinit on "off", "landmarks" or "both" branches.
+        marr: "fixed", "learned_mean", "learned_random" or "off" (see :mod:`trans3dhead.models.marr`).
+        multitask: with the landmark branch (False: Table 7's only-3DMM; the landmark-branch settings are
+            then unused, while ``qamem`` / ``mqinit`` = "both" still equip the 3DMM branch).
+        initial_fill: fraction of the crop the initial head fills (see :func:`initial_params`).
+    """
+
+    def __init__(
+        self,
+        *,
+        backbone: nn.Module,
+        flame: FlameLayer,
+        d_model: int = 256,
+        nhead: int = 8,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        num_encoder_layers: int = 0,
+        num_decoder_layers: int = 2,
+        memory_stride: int = 32,
+        qamem: BranchMode = "landmarks",
+        mqinit: BranchMode = "landmarks",
+        marr: MarrMode = "fixed",
+        multitask: bool = True,
+        initial_fill: float = 0.8,
+    ) -> None:
+        super().__init__()
+        _check_choice("qamem", qamem, BRANCH_MODES)
+        _check_choice("mqinit", mqinit, BRANCH_MODES)
+        _check_choice("marr", marr, MARR_MODES)
+        if d_model < 4 or d_model % 4 or nhead < 1 or d_model % nhead:
+            raise ValueError(
+                "d_model must be a positive multiple of 4 (sine positions) and of nhead, "
+                f"got d_model={d_model}, nhead={nhead}"
+            )
+        channels = getattr(backbone, "channels", None)
+        if not isinstance(channels, dict) or memory_stride not in channels:
+            raise ValueError(
+                f"backbone must have channels: dict[int, int] including memory_stride={memory_stride}, "
+                f"got channels={channels!r}"
+            )
+        self.normalize = ImageNormalizer()
+        self.backbone, self.flame = backbone, flame
+        self.memory_stride, self.image_size = memory_stride, flame.image_size
+        self.switches = {"qamem": qamem, "mqinit": mqinit, "marr": marr, "multitask": multitask}
+        self.input_proj = nn.Conv2d(channels[memory_stride], d_model, kernel_size=1)
+        self.position = SinePositionEncoding(channels=d_model)
+        sizes = {"d_model": d_model, "nhead": nhead, "dim_feedforward": dim_feedforward, "dropout": dropout}
+        self.encoder = TransformerEncoder(num_layers=num_encoder_layers, **sizes)
+        initial = initial_params(flame, fill=initial_fill)
+        self.param_branch = ParamBranch(
+            initial=initial,
+            num_layers=num_decoder_layers,
+            qamem=qamem == "both",
+            mqinit=mqinit == "both",
+            **sizes,
+        )
+        self.landmark_branch = None
+        if multitask:
+            mean_face = flame(initial[None]).landmarks_2d[0].detach() / flame.image_size  # (N, 2)
+            self.landmark_branch = LandmarkBranch(
+                mean_face=mean_face,
+                num_layers=num_decoder_layers,
+                qamem=qamem != "off",
+                mqinit=mqinit != "off",
+                marr=marr,
+                **sizes,
+            )
+
+    def set_mean_face(self, mean_face: Tensor) -> None:
+        """Set MARR's ``F_a`` (N, 2), normalised crop coordinates (e.g. from ``mean_face_from_landmarks``)."""
+        if self.landmark_branch is None:
+            raise ValueError("set_mean_face needs the landmark branch, but this model has multitask=False")
+        self.landmark_branch.head.set_mean_face(mean_face)
+
+    def encode(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """images (B, 3, H, W) -> memory (B, S, C) (after the encoder layers) and positions (S, C)."""
+        size = self.image_size
+        if images.ndim != 4 or tuple(images.shape[1:]) != (3, size, size):
+            raise ValueError(f"images must have shape (B, 3, {size}, {size}), got {tuple(images.shape)}")
+        features = self.input_proj(self.backbone(self.normalize(images))[self.memory_stride])  # (B, C, h, w)
+        pos = self.position(features)  # (S, C)
+        memory = features.flatten(2).transpose(1, 2)  # (B, C, h, w) -> (B, S, C), row-major like pos
+        return self.encoder(memory, pos), pos
+
+    def forward(self, images: Tensor) -> HeadOutput:
+        """images (B, 3, H, W), RGB crops in [0, 1] (H = W = ``flame.image_size``; normalised here with the
+        model's ImageNet buffers) -> HeadOutput.
+
+        ``params`` (B, K); ``flame`` the FLAME output; ``landmark_layers`` (L, B, N, 2) in [0, 1] of the
+        crop (L = 1 without the landmark branch); ``landmarks`` = ``landmark_layers[-1]``.
+        """
+        memory, pos = self.encode(images)
+        params = self.param_branch(memory, pos)  # (B, K)
+        flame = self.flame(params)
+        if self.landmark_branch is not None:
+            layers = self.landmark_branch(memory, pos)  # (L, B, N, 2)
+        else:
+            layers = (flame.landmarks_2d / self.image_size)[None]  # (1, B, N, 2)
+        return HeadOutput(params=params, flame=flame, landmarks=layers[-1], landmark_layers=layers)
