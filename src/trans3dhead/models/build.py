@@ -1,0 +1,81 @@
+"""Config -> objects: the FLAME assets, the FLAME layer, the model and its criterion.
+
+This is the only place where a :class:`~trans3dhead.config.Config` turns into constructor arguments; the
+modules themselves take typed keyword arguments.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from trans3dhead.config import Config, FlameConfig
+from trans3dhead.flame import FlameAssets, FlameLayer, ParamLayout, embedded_assets, load_assets
+from trans3dhead.flame.files import ENV_MODEL
+from trans3dhead.losses.criterion import HeadCriterion
+from trans3dhead.models.backbone import build_backbone
+from trans3dhead.models.dad3dnet import DAD3DNet
+from trans3dhead.models.trans3dhead import Trans3DHead
+
+__all__ = ["build_assets", "build_flame", "build_model", "build_criterion", "backbone_strides"]
+
+#: DAD-3DNet runs every stage; Trans3DHead reads the stride-32 memory only.
+_DAD_STRIDES = (4, 8, 16, 32)
+
+
+def build_assets(config: FlameConfig) -> FlameAssets:
+    """The FLAME model named by the config (or ``$TRANS3DHEAD_FLAME``), else the embedded model."""
+    import os
+
+    if config.model is None and config.aux is None and not os.environ.get(ENV_MODEL):
+        return embedded_assets(
+            num_vertices_target=config.embedded_vertices,
+            num_shape=config.embedded_shape,
+            num_expression=config.embedded_expression,
+        )
+    return load_assets(config.model, config.aux)
+
+
+def build_flame(config: Config, assets: FlameAssets) -> FlameLayer:
+    model = assets.model
+    layout = ParamLayout(
+        config.flame.num_shape if config.flame.num_shape is not None else model.num_shape,
+        config.flame.num_expression if config.flame.num_expression is not None else model.num_expression,
+        jaw=config.flame.jaw,
+    )
+    return FlameLayer(assets=assets, layout=layout, image_size=config.model.input_size)
+
+
+def backbone_strides(config: Config) -> tuple[int, ...]:
+    return _DAD_STRIDES if config.model.arch == "dad3dnet" else (32,)
+
+
+def build_model(config: Config, assets: FlameAssets) -> nn.Module:
+    """Trans3DHead or DAD-3DNet as the config says, with its FLAME layer."""
+    m = config.model
+    flame = build_flame(config, assets)
+    backbone = build_backbone(m.backbone, pretrained=m.pretrained, strides=backbone_strides(config))
+    if m.arch == "dad3dnet":
+        return DAD3DNet(backbone=backbone, flame=flame)
+    return Trans3DHead(
+        backbone=backbone,
+        flame=flame,
+        d_model=m.d_model,
+        nhead=m.nhead,
+        dim_feedforward=m.dim_feedforward,
+        dropout=m.dropout,
+        num_encoder_layers=m.encoder_layers,
+        num_decoder_layers=m.decoder_layers,
+        qamem=m.qamem,
+        mqinit=m.mqinit,
+        marr=m.marr,
+        multitask=m.multitask,
+    )
+
+
+def build_criterion(config: Config, flame: FlameLayer) -> HeadCriterion:
+    return HeadCriterion(
+        flame=flame,
+        weights=dict(config.loss.weights),
+        deep_supervision=config.loss.deep_supervision,
+        image_size=config.model.input_size,
+    )
