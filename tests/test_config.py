@@ -34,6 +34,15 @@ def test_yaml_and_overrides(tmp_path):
     assert cfg.loss.weights == {"landmarks": 100.0}
 
 
+def test_yaml_12_scalars(tmp_path):
+    """``off`` is a string (not YAML 1.1's False) and ``3e-4`` is a number, in files and overrides alike."""
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  qamem: off\n  mqinit: both\ntrain:\n  lr: 3e-4\n  amp: false\n")
+    cfg = load_config(path, ["model.marr=off", "train.weight_decay=1e-5", "data.augment=False"])
+    assert (cfg.model.qamem, cfg.model.marr, cfg.model.mqinit) == ("off", "off", "both")
+    assert cfg.train.lr == 3e-4 and cfg.train.weight_decay == 1e-5 and cfg.data.augment is False
+
+
 def test_round_trip(tmp_path):
     cfg = config_from_dict({"loss": {"weights": dict(DAD3DNET_WEIGHTS)}, "train": {"epochs": 3}})
     saved = save_config(cfg, tmp_path / "run" / "config.yaml")

@@ -12,6 +12,7 @@ every run (``config.yaml``) and inside checkpoints, so a run can always be rebui
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -42,6 +43,35 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A config file or override is invalid; the message names the source and the key path."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with 1.2 scalars: only true/false are booleans (``qamem: off`` stays a string) and exponent
+    floats without a dot (``3e-4``) are numbers."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")
+    ]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 @dataclass
@@ -254,7 +284,7 @@ def apply_overrides(
     data: dict[str, Any], overrides: list[str], *, source: str = "command line"
 ) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (values parsed as YAML) to a nested mapping (a copy)."""
-    out = yaml.safe_load(yaml.safe_dump(data)) or {}
+    out = _yaml_load(yaml.safe_dump(data)) or {}
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -265,7 +295,7 @@ def apply_overrides(
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"{source}: override {item!r}: '{part}' is not a section")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        node[parts[-1]] = _yaml_load(raw) if raw.strip() else None
     return out
 
 
@@ -276,7 +306,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         path, source = Path(path), str(path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = _yaml_load(path.read_text()) or {}
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
         except yaml.YAMLError as exc:
