@@ -1,0 +1,185 @@
+"""The benchmark's submission format and its per-item validation (SPEC section 6).
+
+A submission is a JSON object ``{item_id: prediction}``; each prediction holds (any subset of)::
+
+    "68_landmarks_2d"  68 x 2   landmarks in original-image pixels           -> NME
+    "N_landmarks_3d"   N x 3    predicted points (FLAME topology for Z5)     -> Z5, Chamfer
+    "7_landmarks_3d"   7 x 3    the 7 Chamfer keypoints, frame of N_landmarks_3d  -> Chamfer
+        (3D points are in the prediction's camera-aligned frame, z pointing away from the camera:
+        Z5 compares their z order with the GT's ``-(MV v)_z``; Chamfer aligns them by Procrustes)
+    "rotation_matrix"  3 x 3    head rotation                                 -> pose error
+    "N_landmarks_2d"   N x 2    optional project extension: N_landmarks_3d projected to original
+                                pixels, for the dense 191 / 445 NME (ignored by the reference)
+
+As in the reference, the two 3D fields may also be flat lists of 3N numbers.  A field that is missing,
+not numeric, of the wrong shape or not finite becomes a :class:`Problem` for that item and field, and
+the metrics that need it are not computed for that item; the item's other metrics are unaffected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trans3dhead.metrics._jsonio import read_json, write_json
+
+__all__ = [
+    "KEYPOINTS_3D",
+    "LANDMARKS_2D",
+    "POINTS_2D",
+    "POINTS_3D",
+    "ROTATION",
+    "SUBMISSION_FIELDS",
+    "ItemPrediction",
+    "Problem",
+    "make_prediction",
+    "parse_prediction",
+    "read_submission",
+    "write_submission",
+]
+
+LANDMARKS_2D = "68_landmarks_2d"
+POINTS_3D = "N_landmarks_3d"
+KEYPOINTS_3D = "7_landmarks_3d"
+ROTATION = "rotation_matrix"
+POINTS_2D = "N_landmarks_2d"
+#: The official fields; ``POINTS_2D`` is an optional extension.
+SUBMISSION_FIELDS: tuple[str, ...] = (LANDMARKS_2D, POINTS_3D, KEYPOINTS_3D, ROTATION)
+WHOLE_ITEM = "*"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why (part of) one item could not be scored.
+
+    ``kind`` is one of ``missing_prediction``, ``unexpected_id``, ``not_an_object``, ``missing_field``,
+    ``wrong_type``, ``wrong_shape``, ``non_finite``, ``wrong_topology``, ``degenerate``; ``field`` is a
+    submission field or ``"*"`` for the whole item; ``metrics`` lists the metrics left unscored.
+    """
+
+    item_id: str
+    field: str
+    kind: str
+    message: str
+    metrics: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "metrics": list(self.metrics)}
+
+
+@dataclass(frozen=True, eq=False)
+class ItemPrediction:
+    """A validated prediction (float32 arrays); a field is None when missing or invalid."""
+
+    landmarks_2d: np.ndarray | None = None  # (N, 2)
+    points_3d: np.ndarray | None = None  # (M, 3)
+    keypoints_3d: np.ndarray | None = None  # (K, 3)
+    rotation: np.ndarray | None = None  # (3, 3)
+    points_2d: np.ndarray | None = None  # (M, 2)
+
+
+def _field(
+    item_id: str, name: str, value: Any, shape: tuple[int | None, int], flat: bool
+) -> np.ndarray | Problem:
+    """One field as a float32 array of ``shape`` (None = any positive count), or the Problem with it."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nesting
+        return Problem(item_id, name, "wrong_type", f"'{name}' is not a rectangular array of numbers")
+    if array.dtype.kind not in "fiu":
+        return Problem(
+            item_id, name, "wrong_type", f"'{name}' must hold numbers, got {array.dtype.kind!r} data"
+        )
+    rows, cols = shape
+    if flat and array.ndim == 1 and array.size % cols == 0:
+        array = array.reshape(-1, cols)  # the reference views 3D fields as (-1, 3)
+    if array.ndim != 2 or array.shape[1] != cols or array.shape[0] == 0 or rows not in (None, array.shape[0]):
+        want = f"({'N' if rows is None else rows}, {cols})"
+        return Problem(item_id, name, "wrong_shape", f"'{name}' has shape {array.shape}, expected {want}")
+    array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        return Problem(item_id, name, "non_finite", f"'{name}' has {bad} non-finite value(s) (in float32)")
+    return array
+
+
+def parse_prediction(
+    item_id: str, raw: Any, *, num_landmarks: int = 68, num_keypoints: int = 7
+) -> tuple[ItemPrediction, list[Problem]]:
+    """Validate one prediction object (values: nested lists or arrays).
+
+    Returns the prediction with every valid field and the problems of the others (missing official
+    fields included; the optional ``N_landmarks_2d`` is only checked when present).  Unknown keys are
+    ignored, as the reference does.
+    """
+    if not isinstance(raw, Mapping):
+        message = f"prediction must be a JSON object, got {type(raw).__name__}"
+        return ItemPrediction(), [Problem(item_id, WHOLE_ITEM, "not_an_object", message)]
+    specs = {
+        LANDMARKS_2D: ("landmarks_2d", (num_landmarks, 2), False),
+        POINTS_3D: ("points_3d", (None, 3), True),
+        KEYPOINTS_3D: ("keypoints_3d", (num_keypoints, 3), True),
+        ROTATION: ("rotation", (3, 3), False),
+        POINTS_2D: ("points_2d", (None, 2), False),
+    }
+    values: dict[str, np.ndarray] = {}
+    problems: list[Problem] = []
+    for name, (attr, shape, flat) in specs.items():
+        if name not in raw:
+            if name != POINTS_2D:
+                problems.append(Problem(item_id, name, "missing_field", f"no '{name}'"))
+            continue
+        result = _field(item_id, name, raw[name], shape, flat)
+        if isinstance(result, Problem):
+            problems.append(result)
+        else:
+            values[attr] = result
+    return ItemPrediction(**values), problems
+
+
+def read_submission(path: str | Path) -> dict[str, Any]:
+    """Read a submission file: a JSON object of predictions keyed by item id (validated per item later)."""
+    raw = read_json(path, what="submission")
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f"submission {path}: expected a JSON object {{item_id: prediction}}, got {type(raw).__name__}"
+        )
+    return raw
+
+
+def make_prediction(
+    *,
+    landmarks_2d: Any,
+    points_3d: Any,
+    keypoints_3d: Any,
+    rotation: Any,
+    points_2d: Any | None = None,
+) -> dict[str, list]:
+    """One submission entry from arrays (float32 values, which JSON stores and reads back exactly)."""
+    entry = {
+        LANDMARKS_2D: np.asarray(landmarks_2d, dtype=np.float32).tolist(),
+        POINTS_3D: np.asarray(points_3d, dtype=np.float32).tolist(),
+        KEYPOINTS_3D: np.asarray(keypoints_3d, dtype=np.float32).tolist(),
+        ROTATION: np.asarray(rotation, dtype=np.float32).tolist(),
+    }
+    if points_2d is not None:
+        entry[POINTS_2D] = np.asarray(points_2d, dtype=np.float32).tolist()
+    return entry
+
+
+def write_submission(path: str | Path, predictions: Mapping[str, Mapping[str, Any]]) -> Path:
+    """Write ``{item_id: entry}`` as a submission file (arrays are converted to float32 lists).
+
+    Non-finite values are written as Python's JSON ``NaN`` / ``Infinity`` so that scoring the file
+    reports exactly what scoring the arrays in memory reports.
+    """
+    rows = {}
+    for item_id, entry in predictions.items():
+        if not isinstance(item_id, str):
+            raise ValueError(f"submission item ids must be strings, got {item_id!r}")
+        rows[item_id] = {key: np.asarray(value, dtype=np.float32).tolist() for key, value in entry.items()}
+    return write_json(path, rows, allow_nan=True)
