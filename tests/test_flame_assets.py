@@ -166,3 +166,15 @@ def test_unsupported_model_file(tmp_path):
         load_flame_model(path)
     with pytest.raises(AssetError, match="FLAME model file not found"):
         load_flame_model(tmp_path / "missing.pkl")
+
+
+def test_subset_file_order_is_kept(tmp_path, tiny_raw):
+    """The reference Z5 depends on the order of the head subset file: never re-sort it."""
+    model_raw, aux_raw = tiny_raw
+    shuffled = {
+        **aux_raw,
+        "flame_indices": {**aux_raw["flame_indices"], "face_w_ears": np.arange(34, -1, -1)},
+    }
+    model = FlameModelData.from_arrays(model_raw, source="tiny")
+    aux = load_flame_aux(write_aux_dir(shuffled, tmp_path / "aux"), model=model)
+    assert aux.subsets["head"].tolist() == list(range(34, -1, -1))

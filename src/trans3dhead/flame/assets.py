@@ -209,7 +209,7 @@ class FlameAux:
 
     ``landmark_faces`` (68,) and ``landmark_bary`` (68, 3) are the 17 contour points (row 0 of the dynamic
     embedding, as the reference uses) followed by the 51 static points.  ``subsets`` maps ``face``,
-    ``head``, ``head_without_back``, ``eyeballs`` (see :data:`SUBSET_FILES`) to sorted vertex indices.
+    ``head``, ``head_without_back``, ``eyeballs`` (see :data:`SUBSET_FILES`) to vertex indices in file order.
     ``dense`` maps ``"191"`` / ``"445"`` to sorted unique vertex indices where the files were given, and
     ``dense_groups`` keeps their named parts.
     """
@@ -270,7 +270,8 @@ def _subsets(indices: Mapping[str, Any], num_v: int, source: str) -> dict[str, n
         if stem not in indices:
             raise AssetError(f"{src}: missing (vertex subset '{name}')")
         value = np.asarray(indices[stem]).reshape(-1)
-        subsets[name] = np.unique(_check_index(value, num_v, stem, src))
+        # File order is kept: the reference Z5 metric ranks vertices by their position in the head subset.
+        subsets[name] = _check_index(value, num_v, stem, src)
     return subsets
 
 
