@@ -9,10 +9,11 @@ import pytest
 from PIL import Image
 
 from trans3dhead.cli import main
+from trans3dhead.data.io import image_size
 from trans3dhead.flame.files import write_aux_dir, write_model_npz
 from trans3dhead.metrics.benchmark import score_predictions
 from trans3dhead.metrics.groundtruth import read_gt_file, write_gt_file
-from trans3dhead.metrics.gt_builder import build_gt_entries, image_size
+from trans3dhead.metrics.gt_builder import build_gt_entries
 from trans3dhead.metrics.report import write_report
 from trans3dhead.metrics.submission import read_submission, write_submission
 from trans3dhead.metrics.synthetic import perturbed_prediction, synthetic_gt_item
@@ -132,8 +133,8 @@ def test_build_gt_entries_from_a_split(tmp_path, items):
 def test_image_size_reads_headers(tmp_path):
     Image.new("L", (13, 7)).save(tmp_path / "a.png")
     Image.new("RGB", (5, 11)).save(tmp_path / "b.jpg")
-    assert image_size(tmp_path / "a.png") == (13, 7)
-    assert image_size(tmp_path / "b.jpg") == (5, 11)
+    assert image_size(tmp_path / "a.png") == (7, 13)  # (height, width)
+    assert image_size(tmp_path / "b.jpg") == (11, 5)
     (tmp_path / "c.png").write_bytes(b"not an image at all")
     with pytest.raises(ValueError, match="c.png: not a readable image file"):
         image_size(tmp_path / "c.png")

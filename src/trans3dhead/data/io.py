@@ -15,6 +15,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from trans3dhead import jsonio
+
 __all__ = [
     "DataError",
     "Annotation",
@@ -46,14 +48,14 @@ class DataError(ValueError):
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc})") from exc
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return jsonio.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: invalid JSON ({exc})") from exc
 
 
@@ -73,7 +75,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) of a PNG from its header (no decoding); other formats are decoded."""
+    """(height, width) of an image from its header: PNG directly, other formats through Pillow's lazy
+    open (no full decode)."""
     path = Path(path)
     try:
         with path.open("rb") as handle:
@@ -83,7 +86,14 @@ def image_size(path: str | Path) -> tuple[int, int]:
     if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
         width, height = struct.unpack(">II", head[16:24])
         return int(height), int(width)
-    return read_image(path).shape[:2]
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError):
+        raise DataError(f"{path}: not a readable image file") from None
+    return int(height), int(width)
 
 
 def _matrix(data: dict, key: str, shape: tuple[int, ...], source: Path) -> np.ndarray:

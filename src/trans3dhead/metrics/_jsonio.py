@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from trans3dhead import jsonio
+
 __all__ = ["read_json", "write_json", "write_text"]
 
 
@@ -19,8 +21,7 @@ def read_json(path: str | Path, *, what: str) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path}: file not found")
     try:
-        with path.open("rb") as handle:
-            return json.load(handle)
+        return jsonio.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{what} {path}: not valid JSON ({exc})") from None
 
@@ -44,7 +45,7 @@ def write_json(path: str | Path, obj: Any, *, indent: int | None = None, allow_n
     """Write ``obj`` as JSON atomically.  NaN / infinity are refused unless ``allow_nan`` (Python's JSON
     then writes the non-standard ``NaN`` / ``Infinity``, which it also reads back)."""
     try:
-        text = json.dumps(obj, indent=indent, allow_nan=allow_nan)
+        text = jsonio.dumps(obj, indent=indent, allow_nan=allow_nan)
     except ValueError as exc:
         raise ValueError(f"{path}: cannot write as JSON ({exc})") from None
     return write_text(path, text)

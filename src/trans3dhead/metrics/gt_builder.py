@@ -13,35 +13,16 @@ the image height is read from the PNG header without decoding the image.  ``anno
 from __future__ import annotations
 
 import logging
-import struct
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trans3dhead.data.io import image_size
 from trans3dhead.metrics._jsonio import read_json
 
 __all__ = ["build_gt_entries", "image_size"]
 
 logger = logging.getLogger(__name__)
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def image_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of an image from its header: PNG directly, other formats through Pillow (lazy)."""
-    path = Path(path)
-    with path.open("rb") as handle:
-        head = handle.read(24)
-    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
-        width, height = struct.unpack(">II", head[16:24])
-        return int(width), int(height)
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except UnidentifiedImageError:
-        raise ValueError(f"image {path}: not a readable image file") from None
 
 
 def _locate(split_dir: Path, relative: Any, standard: Path, what: str, item_id: str) -> Path:
@@ -80,7 +61,7 @@ def _entry(split_dir: Path, meta: Mapping[str, Any], with_attributes: bool, wher
         "id": item_id,
         "bbox": meta["bbox"],
         **{key: annotation[key] for key in keys},
-        "image_height": image_size(image_path)[1],
+        "image_height": image_size(image_path)[0],
     }
     attributes = meta.get("attributes")
     if with_attributes and attributes:

@@ -1,0 +1,36 @@
+"""jsonio: orjson speed with the standard library's semantics (NaN handling, errors)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from trans3dhead import jsonio
+
+
+def test_round_trip_numpy_and_plain():
+    data = {"a": [1.5, 2.0], "b": np.arange(3, dtype=np.float32), "c": np.int64(4), "d": None, "e": "x"}
+    assert jsonio.loads(jsonio.dumps(data)) == {
+        "a": [1.5, 2.0],
+        "b": [0.0, 1.0, 2.0],
+        "c": 4,
+        "d": None,
+        "e": "x",
+    }
+    assert jsonio.loads(jsonio.dumps({"k": 1}, indent=2)) == {"k": 1}
+
+
+def test_non_finite_is_refused_or_written_like_json():
+    for bad in ({"v": [0.0, float("nan")]}, {"v": np.array([np.inf])}, [[1.0, -math.inf]]):
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            jsonio.dumps(bad)
+    text = jsonio.dumps({"v": [1.0, float("nan")]}, allow_nan=True)
+    assert "NaN" in text and math.isnan(jsonio.loads(text)["v"][1])  # read back, not silently null
+
+
+def test_invalid_json_raises_the_standard_error():
+    with pytest.raises(json.JSONDecodeError):
+        jsonio.loads(b'{"a": [1, 2')
