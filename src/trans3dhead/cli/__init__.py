@@ -41,6 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"trans3dhead {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:
+        from trans3dhead.engine.loop import NonFiniteLossError
+
+        if not isinstance(exc, NonFiniteLossError):
+            raise
+        print(f"trans3dhead {args.command}: training stopped: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"trans3dhead {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -320,3 +320,31 @@ def score_predictions(
 
 def _any(items: Sequence[ItemScore], key: str) -> bool:
     return any(key in item.values for item in items)
+
+
+def merge_results(parts: Sequence[BenchmarkResult], *, order: Sequence[str] | None = None) -> BenchmarkResult:
+    """Combine results scored on disjoint shards of a GT list (e.g. by data-parallel ranks).
+
+    Items are de-duplicated by id (a padded distributed sampler scores a few items twice) and ordered like
+    ``order`` when given; means and attribute rows are recomputed over the union.
+    """
+    if not parts:
+        raise ValueError("merge_results needs at least one result")
+    items: dict[str, ItemScore] = {}
+    problems: dict[tuple, Problem] = {}
+    for part in parts:
+        for item in part.items:
+            items.setdefault(item.item_id, item)
+        for problem in part.problems:
+            problems.setdefault((problem.item_id, problem.field, problem.kind), problem)
+    ordered = [items[i] for i in order if i in items] if order is not None else list(items.values())
+    keys = tuple(dict.fromkeys(k for part in parts for k in part.metric_keys))
+    return BenchmarkResult(
+        items=ordered,
+        problems=list(problems.values()),
+        overall=_summaries(ordered, keys),
+        attributes=_attribute_rows(ordered, keys),
+        options=parts[0].options,
+        metric_keys=keys,
+        num_predictions=len(ordered),
+    )

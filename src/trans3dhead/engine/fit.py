@@ -1,0 +1,281 @@
+"""Training from a config: ``fit(config, run_dir)``, readable top to bottom.
+
+Files in the run folder: ``config.yaml`` (resolved), ``last.pt`` (every epoch and every
+``train.checkpoint_every`` steps), ``best.pt`` (lowest validation NME), ``train_log.csv``,
+``val_log.csv``, ``curves.png`` and, with ``train.tensorboard``, ``tensorboard/``.  Only rank 0 writes.
+
+Resuming (``resume=True``) restores the model, optimiser, scheduler, RNG states and the position inside the
+epoch from ``last.pt``; the data order of an epoch depends only on (seed, epoch), so a resumed run takes the
+same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from trans3dhead.config import Config, config_from_dict, config_to_dict, save_config
+from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
+from trans3dhead.data.transforms import Augmentation
+from trans3dhead.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trans3dhead.engine.distributed import DistContext, init_distributed
+from trans3dhead.engine.evaluate import evaluate, headline_metrics, load_gt_items
+from trans3dhead.engine.history import RunLog, plot_curves
+from trans3dhead.engine.loop import StepStats, build_optimizer, build_scheduler, train_one_epoch
+from trans3dhead.engine.sampler import EpochSampler
+from trans3dhead.metrics.report import write_report
+from trans3dhead.metrics.topology import BenchmarkTopology
+from trans3dhead.models.build import build_assets, build_criterion, build_model
+from trans3dhead.models.marr import mean_face_from_landmarks
+
+__all__ = ["FitResult", "fit", "compute_mean_face", "unwrap"]
+
+logger = logging.getLogger(__name__)
+BEST_METRIC = "nme_reprojection"
+
+
+@dataclass
+class FitResult:
+    """The trained model (unwrapped from DDP), where it was written and how training ended."""
+
+    model: nn.Module
+    run_dir: Path
+    epochs_done: int
+    step: int
+    best: dict[str, Any] = field(default_factory=dict)
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _augmentation(config: Config) -> Augmentation | None:
+    d = config.data
+    if not d.augment:
+        return None
+    return Augmentation(
+        rotate_deg=d.rotate_deg,
+        scale=(d.scale_min, d.scale_max),
+        shift=d.shift,
+        color=d.color,
+        blur_prob=d.blur_prob,
+        noise_std=d.noise_std,
+    )
+
+
+def _loader(dataset, sampler, config: Config, seed: int) -> DataLoader:
+    # A private generator keeps DataLoader's worker seeding off the global RNG (exact resumes).
+    return DataLoader(
+        dataset,
+        batch_size=config.data.batch_size,
+        sampler=sampler,
+        num_workers=config.data.workers,
+        collate_fn=collate,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=False,
+        pin_memory=False,
+    )
+
+
+def compute_mean_face(dataset: DAD3DHeadsDataset, *, batch_size: int = 64, workers: int = 0) -> torch.Tensor:
+    """MARR's F_a (Eq. 4): the mean of the training set's GT 68 landmarks in normalised crop coordinates
+    (evaluation crop, no augmentation), over the landmarks present in each image."""
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    landmarks, presence = [], []
+    for batch in loader:
+        if batch is not None:
+            landmarks.append(batch.targets.landmarks)
+            presence.append(batch.targets.presence)
+    landmarks_t, presence_t = torch.cat(landmarks), torch.cat(presence)
+    never = presence_t.sum(dim=0) == 0
+    if never.any():  # a landmark outside every training crop: average it over all samples instead
+        logger.warning(
+            "landmarks %s are outside every training crop; MARR uses their plain mean",
+            torch.nonzero(never).flatten().tolist(),
+        )
+        presence_t = presence_t | never[None]
+    return mean_face_from_landmarks(landmarks_t, presence_t)
+
+
+def fit(
+    config: Config,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    on_step: Callable[[StepStats], None] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    dist: DistContext | None = None,
+) -> FitResult:
+    """Train ``config`` into ``run_dir`` (``config.data.root`` must name the dataset)."""
+    dist = dist or init_distributed()
+    run_dir = Path(run_dir)
+    if config.data.root is None:
+        raise ValueError("config data.root is not set: pass --data DIR")
+    checkpoint = load_checkpoint(run_dir / "last.pt") if resume else None
+    if checkpoint is not None:
+        config = config_from_dict(checkpoint["config"], source=f"{run_dir}/last.pt")
+    t = config.train
+    torch.manual_seed(t.seed)
+    if t.deterministic:
+        torch.use_deterministic_algorithms(True)
+
+    # --- model, criterion, optimiser
+    assets = build_assets(config.flame)
+    model = build_model(config, assets).to(dist.device)
+    criterion = build_criterion(config, unwrap(model).flame)
+    optimizer = build_optimizer(model, t)
+    scheduler = build_scheduler(optimizer, t)
+    scaler = torch.amp.GradScaler("cuda") if t.amp and dist.device.type == "cuda" else None
+
+    # --- data
+    common = {
+        "root": config.data.root,
+        "assets": assets,
+        "input_size": config.model.input_size,
+        "seed": t.seed,
+    }
+    train_set = DAD3DHeadsDataset(
+        split=config.data.train_split,
+        train=True,
+        augmentation=_augmentation(config),
+        skip_bad=config.data.skip_bad,
+        **common,
+    )
+    val_set = DAD3DHeadsDataset(split=config.data.val_split, skip_bad=config.data.skip_bad, **common)
+    train_sampler = EpochSampler(
+        len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size
+    )
+    val_sampler = EpochSampler(len(val_set), shuffle=False, rank=dist.rank, world_size=dist.world_size)
+    _, gt_items = load_gt_items(config.data.root, config.data.val_split)
+    topology = BenchmarkTopology.from_assets(assets)
+
+    # --- start or resume
+    epoch, step, batch_in_epoch, best = 0, 0, 0, {}
+    if checkpoint is not None:
+        unwrap(model).load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if scaler is not None and checkpoint.get("scaler"):
+            scaler.load_state_dict(checkpoint["scaler"])
+        epoch, step, batch_in_epoch = checkpoint["epoch"], checkpoint["step"], checkpoint["batch_in_epoch"]
+        best = checkpoint.get("best", {})
+        set_rng_state(checkpoint["rng"])
+        logger.info(
+            "resumed %s at epoch %d, step %d (batch %d of the epoch)", run_dir, epoch, step, batch_in_epoch
+        )
+    else:
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, run_dir / "config.yaml")
+        marr = getattr(unwrap(model), "set_mean_face", None)
+        if marr is not None and getattr(unwrap(model), "landmark_branch", None) is not None:
+            plain = DAD3DHeadsDataset(split=config.data.train_split, skip_bad=config.data.skip_bad, **common)
+            blank = torch.zeros(assets.aux.num_landmarks, 2)
+            mean = compute_mean_face(plain, workers=config.data.workers) if dist.is_main else blank
+            marr(dist.broadcast(mean.to(torch.float32)))
+    if dist.enabled:
+        model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    log = RunLog(run_dir, tensorboard=t.tensorboard, resume_step=step) if dist.is_main else None
+
+    def save(name: str, *, at_epoch: int, at_step: int, in_epoch: int) -> None:
+        if not dist.is_main:
+            return
+        save_checkpoint(
+            run_dir / name,
+            {
+                "model": unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler else None,
+                "epoch": at_epoch,
+                "step": at_step,
+                "batch_in_epoch": in_epoch,
+                "best": best,
+                "rng": rng_state(),
+                "config": config_to_dict(config),
+            },
+        )
+
+    def step_hook(stats: StepStats) -> None:
+        if log is not None and (stats.step % t.log_every == 0 or stats.batch_index == 1):
+            log.train(
+                {
+                    "epoch": stats.epoch,
+                    "step": stats.step,
+                    "loss": stats.loss,
+                    "lr": stats.lr,
+                    "items_per_s": round(stats.items_per_s, 2),
+                    "skipped": stats.skipped,
+                    **{f"loss_{k}": v for k, v in stats.losses.items()},
+                }
+            )
+        if t.checkpoint_every and stats.step % t.checkpoint_every == 0:
+            save("last.pt", at_epoch=stats.epoch, at_step=stats.step, in_epoch=stats.batch_index)
+        if on_step is not None:
+            on_step(stats)
+
+    metrics: dict[str, float] = {}
+    steps_per_epoch = math.ceil(len(train_sampler) / config.data.batch_size)
+    if t.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, t.max_steps_per_epoch)
+    while epoch < t.epochs:
+        train_set.set_epoch(epoch)
+        train_sampler.set_epoch(
+            epoch, start=min(batch_in_epoch * config.data.batch_size, train_sampler.per_rank)
+        )
+        step = train_one_epoch(
+            model=model,
+            criterion=criterion,
+            batches=_loader(train_set, train_sampler, config, t.seed + epoch),
+            optimizer=optimizer,
+            epoch=epoch,
+            step=step,
+            device=dist.device,
+            grad_clip=t.grad_clip,
+            scaler=scaler,
+            first_batch_index=batch_in_epoch,
+            max_steps=steps_per_epoch,
+            on_step=step_hook,
+        )
+        epoch, batch_in_epoch = epoch + 1, 0
+        if epoch % t.val_every == 0 or epoch == t.epochs:
+            result = evaluate(
+                unwrap(model),
+                _loader(val_set, val_sampler, config, 0),
+                gt_items=gt_items,
+                topology=topology,
+                device=dist.device,
+                dist=dist,
+            )
+            metrics = headline_metrics(result)
+            if log is not None:
+                log.val({"epoch": epoch, "step": step, **{k: round(v, 6) for k, v in metrics.items()}})
+            value = metrics.get(BEST_METRIC, math.inf)
+            if value < best.get(BEST_METRIC, math.inf):
+                best = {"epoch": epoch, "step": step, BEST_METRIC: value, "metrics": metrics}
+                save("best.pt", at_epoch=epoch, at_step=step, in_epoch=0)
+                if dist.is_main:
+                    write_report(result, run_dir / "best_val_report")
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+        if t.schedule == "plateau":
+            scheduler.step(metrics.get(BEST_METRIC, math.inf))
+        else:
+            scheduler.step()
+        save("last.pt", at_epoch=epoch, at_step=step, in_epoch=0)
+    if log is not None:
+        log.close()
+        plot_curves(run_dir)
+    dist.barrier()
+    return FitResult(
+        model=unwrap(model), run_dir=run_dir, epochs_done=epoch, step=step, best=best, last_metrics=metrics
+    )
