@@ -6,6 +6,9 @@ modules themselves take typed keyword arguments.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import torch
 from torch import nn
 
 from trans3dhead.config import Config, FlameConfig
@@ -16,7 +19,14 @@ from trans3dhead.models.backbone import build_backbone
 from trans3dhead.models.dad3dnet import DAD3DNet
 from trans3dhead.models.trans3dhead import Trans3DHead
 
-__all__ = ["build_assets", "build_flame", "build_model", "build_criterion", "backbone_strides"]
+__all__ = [
+    "build_assets",
+    "build_flame",
+    "build_model",
+    "build_criterion",
+    "backbone_strides",
+    "model_from_checkpoint",
+]
 
 #: DAD-3DNet runs every stage; Trans3DHead reads the stride-32 memory only.
 _DAD_STRIDES = (4, 8, 16, 32)
@@ -79,3 +89,31 @@ def build_criterion(config: Config, flame: FlameLayer) -> HeadCriterion:
         deep_supervision=config.loss.deep_supervision,
         image_size=config.model.input_size,
     )
+
+
+def model_from_checkpoint(
+    path: str | Path, *, flame: str | None = None, aux: str | None = None, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, Config, FlameAssets]:
+    """Rebuild a trained model from a checkpoint (eval mode).
+
+    The checkpoint holds the resolved config and the weights (MARR's mean face and the input
+    normalisation are buffers).  FLAME itself is not stored (it is licensed): the config names the files,
+    or the embedded model's settings; ``flame`` / ``aux`` override the stored paths (e.g. on another
+    machine).  A vertex-count mismatch between the checkpoint and the given FLAME raises a clear error.
+    """
+    from trans3dhead.config import config_from_dict
+    from trans3dhead.engine.checkpoint import load_checkpoint
+
+    data = load_checkpoint(path, map_location=device)
+    config = config_from_dict(data["config"], source=f"{path} (config)")
+    if flame is not None or aux is not None:
+        config.flame.model, config.flame.aux = flame, aux
+    assets = build_assets(config.flame)
+    pretrained, config.model.pretrained = config.model.pretrained, None  # the checkpoint holds the weights
+    model = build_model(config, assets)
+    config.model.pretrained = pretrained
+    try:
+        model.load_state_dict(data["model"])
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not fit the model its config describes ({exc})") from exc
+    return model.to(device).eval(), config, assets
