@@ -96,3 +96,105 @@ def evaluate(
 def headline_metrics(result: BenchmarkResult) -> dict[str, float]:
     """Overall means of the scored metrics, for logs and checkpoint selection."""
     return {key: summary.mean for key, summary in result.overall.items() if summary.mean is not None}
+
+
+def evaluate_split(
+    model: nn.Module,
+    *,
+    assets: Any,
+    root: str | Path,
+    split: str,
+    out_dir: str | Path,
+    input_size: int,
+    batch_size: int = 16,
+    workers: int = 0,
+    landmark_source: str = "flame",
+    options: BenchmarkOptions | None = None,
+    device: torch.device | str = "cpu",
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> BenchmarkResult | None:
+    """Predict a DAD-3DHeads-format split and write ``submission.json``; when the split has annotations,
+    also write ``gt.json`` and the report (``metrics.json`` / ``metrics.md``), such that
+    ``trans3dhead score --gt gt.json --submission submission.json`` reproduces it exactly.
+    Returns the result, or None for a split without annotations (e.g. the real test split)."""
+    from torch.utils.data import DataLoader
+
+    from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
+    from trans3dhead.data.io import read_json
+    from trans3dhead.metrics.groundtruth import write_gt_file
+    from trans3dhead.metrics.report import write_report
+    from trans3dhead.metrics.submission import write_submission
+
+    out = Path(out_dir)
+    meta = Path(root) / split / f"{split}.json"
+    annotated = all("annotation_path" in entry for entry in read_json(meta))
+    dataset = DAD3DHeadsDataset(
+        root=root, split=split, assets=assets, input_size=input_size, annotations=False
+    )
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    predictions = predict(
+        model, loader, device=torch.device(device), landmark_source=landmark_source, progress=progress
+    )
+    write_submission(out / "submission.json", predictions)
+    if not annotated:
+        return None
+    entries, gt_items = load_gt_items(root, split)
+    write_gt_file(out / "gt.json", entries)
+    result = score_predictions(
+        gt_items, predictions, topology=BenchmarkTopology.from_assets(assets), options=options
+    )
+    sources = {"data": f"{root}/{split}", "model": assets.model.source, "landmarks": landmark_source}
+    write_report(result, out, sources=sources)
+    return result
+
+
+def evaluate_aflw2000(
+    model: nn.Module,
+    *,
+    root: str | Path,
+    out_dir: str | Path,
+    input_size: int,
+    batch_size: int = 16,
+    filter_range: bool = True,
+    device: torch.device | str = "cpu",
+    progress: Callable[[Iterable], Iterable] | None = None,
+) -> Any:
+    """Head-pose evaluation on AFLW2000-3D: Euler MAE (yaw, pitch, roll, mean) in degrees, written to
+    ``metrics.json`` / ``metrics.md`` with every image's angles in ``predictions.json``."""
+    import numpy as np
+
+    from trans3dhead.data.aflw2000 import AFLW2000Dataset
+    from trans3dhead.geometry.rotation import matrix_to_euler
+    from trans3dhead.metrics._jsonio import write_json, write_text
+    from trans3dhead.metrics.euler import euler_mae
+
+    dataset = AFLW2000Dataset(root=root, input_size=input_size, filter_range=filter_range)
+    model.eval()
+    pred, gt, rows = [], [], []
+    indices = range(0, len(dataset), batch_size)
+    for start in progress(indices) if progress is not None else indices:
+        samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        with torch.no_grad():
+            images = torch.from_numpy(np.stack([s.image for s in samples])).to(device)
+            euler = matrix_to_euler(model(images).flame.rotation.double()).cpu().numpy()
+        for sample, angles in zip(samples, euler, strict=True):
+            pred.append(angles)
+            gt.append(sample.euler)
+            rows.append(
+                {
+                    "id": sample.item_id,
+                    "pred_roll_pitch_yaw": angles.tolist(),
+                    "gt_roll_pitch_yaw": sample.euler.tolist(),
+                }
+            )
+    table = euler_mae(np.stack(pred), np.stack(gt), max_abs_gt=None)  # the dataset already filtered
+    out = Path(out_dir)
+    summary = {**table.to_dict(), "filtered_out": dataset.num_filtered, "filter_range": filter_range}
+    write_json(out / "metrics.json", summary, indent=2)
+    write_json(out / "predictions.json", rows)
+    write_text(
+        out / "metrics.md",
+        "| Yaw | Pitch | Roll | MAE | images |\n|---:|---:|---:|---:|---:|\n"
+        f"| {table.yaw:.3f} | {table.pitch:.3f} | {table.roll:.3f} | {table.mean:.3f} | {table.count} |\n",
+    )
+    return table

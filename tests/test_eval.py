@@ -1,0 +1,142 @@
+"""``trans3dhead eval``: report, submission and GT such that ``score`` reproduces it; test split; AFLW."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from test_aflw2000 import write_item
+from train_helpers import make_training_setup
+
+from trans3dhead.cli import main
+from trans3dhead.config import load_config
+from trans3dhead.engine.fit import fit
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    overrides = make_training_setup(root)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    fit(load_config(None, [*overrides, "train.epochs=1"]), root / "run")
+    torch.set_num_threads(before)
+    data = next(o.split("=", 1)[1] for o in overrides if o.startswith("data.root="))
+    return root, root / "run" / "best.pt", data
+
+
+def test_eval_then_score_reproduces(trained, capsys):
+    root, checkpoint, data = trained
+    out = root / "eval"
+    assert (
+        main(["eval", "--checkpoint", str(checkpoint), "--data", data, "--split", "val", "--out", str(out)])
+        == 0
+    )
+    for name in ("submission.json", "gt.json", "metrics.json", "metrics.md"):
+        assert (out / name).is_file(), name
+    model_path = root / "flame" / "model.npz"
+    aux = root / "flame" / "aux"
+    assert (
+        main(
+            [
+                "score",
+                "--gt",
+                str(out / "gt.json"),
+                "--submission",
+                str(out / "submission.json"),
+                "--out",
+                str(root / "score"),
+                "--flame",
+                str(model_path),
+                "--aux",
+                str(aux),
+            ]
+        )
+        == 0
+    )
+    evaluated = json.loads((out / "metrics.json").read_text())
+    scored = json.loads((root / "score" / "metrics.json").read_text())
+    assert evaluated["overall"] == scored["overall"]
+    assert evaluated["overall"]["nme_reprojection"]["scored"] == 2
+
+
+def test_eval_split_without_annotations(trained, capsys):
+    root, checkpoint, data = trained
+    import shutil
+    from pathlib import Path
+
+    test_root = root / "test_only"
+    shutil.copytree(Path(data) / "val", test_root / "test")
+    meta = test_root / "test" / "val.json"
+    entries = [
+        {
+            k: v.replace("val/", "test/") if isinstance(v, str) else v
+            for k, v in e.items()
+            if k != "annotation_path"
+        }
+        for e in json.loads(meta.read_text())
+    ]
+    (test_root / "test" / "test.json").write_text(json.dumps(entries))
+    out = root / "eval_test"
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(checkpoint),
+                "--data",
+                str(test_root),
+                "--split",
+                "test",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert "no annotations" in capsys.readouterr().out
+    submission = json.loads((out / "submission.json").read_text())
+    assert sorted(submission) == ["val_000", "val_001"] and not (out / "metrics.json").exists()
+    assert len(submission["val_000"]["68_landmarks_2d"]) == 68
+
+
+def test_eval_aflw2000(trained, tmp_path):
+    _, checkpoint, _ = trained
+    folder = tmp_path / "aflw"
+    folder.mkdir()
+    write_item(folder, "image00002", 0, 20, 0)
+    write_item(folder, "image00006", 10, -30, 5)
+    write_item(folder, "image00008", 0, 150, 0)  # dropped by the [-99, 99] protocol
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(checkpoint),
+                "--dataset",
+                "aflw2000",
+                "--data",
+                str(folder),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["count"] == 2 and metrics["filtered_out"] == 1
+    assert metrics["mean"] == pytest.approx((metrics["yaw"] + metrics["pitch"] + metrics["roll"]) / 3)
+    assert len(json.loads((out / "predictions.json").read_text())) == 2
+
+
+def test_eval_bad_checkpoint(tmp_path, capsys):
+    (tmp_path / "x.pt").write_bytes(b"junk")
+    assert (
+        main(
+            ["eval", "--checkpoint", str(tmp_path / "x.pt"), "--data", str(tmp_path), "--out", str(tmp_path)]
+        )
+        == 2
+    )
+    assert "not a readable checkpoint" in capsys.readouterr().err
