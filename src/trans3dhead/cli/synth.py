@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from trans3dhead.cli._common import add_asset_args
 
@@ -63,6 +64,8 @@ def synth(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # fail before loading the head model
+        raise ValueError(f"OUT {args.out} is a file, not a directory")
     import torch
 
     # One item is small work: extra intra-op threads only contend with each other and the worker
