@@ -395,3 +395,16 @@ def test_gallery(dataset, assets, tmp_path):
 def test_non_finite_numbers_are_refused():
     with pytest.raises(ValueError, match=r"expected a finite \(N, C\) array"):
         format_rows(np.array([[0.0, np.nan]]), 6)
+
+
+def test_quantize_is_exact_for_tiny_and_huge_values():
+    """quantize(v) must equal parsing the digits format_rows prints, also where 10**k is not exact."""
+    import json as stdjson
+
+    from trans3dhead.data.synthetic.encoding import format_rows, quantize
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(4000, 3)) * 10.0 ** rng.integers(-30, 26, size=(4000, 3))
+    for digits in (6, 9):
+        q = quantize(values, digits)
+        np.testing.assert_array_equal(np.array(stdjson.loads(format_rows(q, digits))), q)

@@ -46,6 +46,12 @@ def quantize(values: np.ndarray, digits: int) -> np.ndarray:
     up = k >= 0
     out[up] = np.round(values[up] * 10.0 ** k[up]) / 10.0 ** k[up]
     out[~up] = np.round(values[~up] / 10.0 ** -k[~up]) * 10.0 ** -k[~up]
+    # 10 ** k is exact only for |k| <= 22: beyond (|values| < ~1e-16 or > ~1e22, rare), take the decimal
+    # through Python's correctly rounded formatting and parsing instead.
+    inexact = np.abs(k) > 22
+    if inexact.any():
+        number = f"%.{digits}g"
+        out[inexact] = [float(number % v) for v in values[inexact].tolist()]
     return out
 
 
