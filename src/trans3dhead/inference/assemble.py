@@ -1,0 +1,99 @@
+"""Network output in crop coordinates -> :class:`HeadPrediction` s in original-image coordinates.
+
+The orthographic camera of each head is mapped from its crop to the original image
+(:meth:`~trans3dhead.geometry.CropTransform.ortho_params_to_image`), so the mesh, the 3D landmarks and
+the dense points are all projected straight into the image with one set of parameters (conventions
+section 4).  Computed in float64.  Letters: B heads, K parameters, V vertices, N landmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trans3dhead.flame.params import ParamLayout
+from trans3dhead.geometry import CropTransform, matrix_to_euler, ortho_camera_matrix, ortho_project_3d
+from trans3dhead.inference.boxes import Detection
+from trans3dhead.inference.prediction import HeadPrediction
+from trans3dhead.types import HeadOutput
+
+__all__ = ["LANDMARK_SOURCES", "MeshInfo", "assemble_predictions"]
+
+#: Which 68 landmarks :attr:`HeadPrediction.landmarks` holds: the projected FLAME landmark embedding
+#: ("flame", as DAD-3DNet's predictor and the benchmark default) or the landmark branch ("branch").
+LANDMARK_SOURCES = ("flame", "branch")
+
+
+@dataclass(frozen=True)
+class MeshInfo:
+    """What the predictions need from the FLAME layer: faces (F, 3), the layout, the dense subsets."""
+
+    faces: np.ndarray
+    layout: ParamLayout
+    dense: dict[str, np.ndarray]
+
+    @classmethod
+    def from_flame(cls, flame: torch.nn.Module) -> MeshInfo:
+        dense = {
+            name.removeprefix("dense_"): flame.subset(name).cpu().numpy()
+            for name in flame.subset_names
+            if name.startswith("dense_")
+        }
+        return cls(faces=flame.faces.cpu().numpy().astype(np.int64), layout=flame.layout, dense=dense)
+
+
+def _one(
+    output: HeadOutput, i: int, crop: CropTransform, detection: Detection, mesh: MeshInfo, source: str
+) -> HeadPrediction:
+    f64 = torch.float64
+    params = output.params[i].detach().cpu().to(f64)  # (K,)
+    parts = mesh.layout.split(params[None])
+    scale, translation = crop.ortho_params_to_image(parts.scale[0], parts.translation[0])  # (1,), (3,)
+    size = crop.size
+    rotation = output.flame.rotation[i].detach().cpu().to(f64)  # (3, 3)
+    posed = output.flame.posed_vertices[i].detach().cpu().to(f64)  # (V, 3)
+    vertices = ortho_project_3d(posed, scale, translation, image_size=size).numpy()  # (V, 3) image frame
+    lmk3d = output.flame.landmarks_3d[i].detach().cpu().to(f64)
+    landmarks_3d = ortho_project_3d(lmk3d, scale, translation, image_size=size).numpy()  # (N, 3)
+    branch = crop.points_to_image(output.landmarks[i].detach().cpu().to(f64).numpy() * size)  # (N, 2)
+    return HeadPrediction(
+        box=np.asarray(detection.box, np.float64),
+        score=detection.score,
+        detector=detection.source,
+        crop_box=np.asarray(crop.box, np.float64),
+        image_size=crop.image_hw,
+        input_size=size,
+        landmarks=landmarks_3d[:, :2].copy() if source == "flame" else branch,
+        landmarks_3d=landmarks_3d,
+        branch_landmarks=branch,
+        dense_landmarks={name: vertices[idx, :2] for name, idx in mesh.dense.items()},
+        vertices=vertices,
+        faces=mesh.faces,
+        rotation=rotation.numpy(),
+        euler=matrix_to_euler(rotation).numpy(),
+        scale=float(scale[0]),
+        translation=translation.numpy(),
+        camera=ortho_camera_matrix(rotation, scale, translation, image_size=size).numpy(),
+        params=params.numpy(),
+        layout=mesh.layout,
+    )
+
+
+def assemble_predictions(
+    output: HeadOutput,
+    *,
+    crops: Sequence[CropTransform],
+    detections: Sequence[Detection],
+    mesh: MeshInfo,
+    landmark_source: str = "flame",
+) -> list[HeadPrediction]:
+    """One :class:`HeadPrediction` per row of ``output`` (B heads), given each head's crop and box."""
+    if landmark_source not in LANDMARK_SOURCES:
+        raise ValueError(f"landmark_source must be one of {LANDMARK_SOURCES}, got {landmark_source!r}")
+    batch = output.params.shape[0]
+    if len(crops) != batch or len(detections) != batch:
+        raise ValueError(f"got {batch} outputs but {len(crops)} crops and {len(detections)} detections")
+    return [_one(output, i, crops[i], detections[i], mesh, landmark_source) for i in range(batch)]
