@@ -1,0 +1,41 @@
+"""``trans3dhead demo [--out DIR]``: the whole pipeline on the embedded default (see trans3dhead.demo)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="synthetic benchmark -> train -> evaluate -> predict -> OUT/index.html (~10 min on 2 cores)",
+    )
+    p.add_argument(
+        "--out", default="runs/demo", help="output folder (default runs/demo); re-running continues"
+    )
+    p.add_argument("--tiny", action="store_true", help="a seconds-long run of every step (smoke test)")
+    p.add_argument("--epochs", type=int, help="training epochs (default 6)")
+    p.add_argument("--train-items", type=int, help="synthetic training images (default 1200)")
+    p.add_argument("--workers", type=int, help="processes for generation and data loading (default 2)")
+    p.set_defaults(func=demo)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from trans3dhead.demo import run_demo, settings_from_args
+
+    for name in ("epochs", "train_items"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    if args.workers is not None and args.workers < 0:
+        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+    settings = settings_from_args(
+        tiny=args.tiny, epochs=args.epochs, train_items=args.train_items, workers=args.workers
+    )
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    run_demo(args.out, settings, log=log)
+    return 0
