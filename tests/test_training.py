@@ -256,3 +256,17 @@ def test_torchrun_two_processes(setup, tmp_path):
     r0, r1 = torch.load(run / "rank0.pt"), torch.load(run / "rank1.pt")
     assert_same_weights(r0, r1)
     assert (run / "last.pt").is_file() and (run / "val_log.csv").is_file()
+
+
+def test_skip_bad_drops_and_counts_unreadable_items(tmp_path, capsys):
+    overrides = make_training_setup(tmp_path)
+    data = next(o.split("=", 1)[1] for o in overrides if o.startswith("data.root="))
+    (Path(data) / "train" / "images" / "train_002.png").write_bytes(b"broken")
+    args = ["train", "--out", str(tmp_path / "run"), *overrides, "train.epochs=1"]
+    assert main(args) == 2  # without --skip-bad the bad file stops training with its name
+    assert "train_002.png: not a decodable image" in capsys.readouterr().err
+    assert main([*args, "--skip-bad"]) == 0
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "run" / "train_log.csv").open()))
+    assert sum(int(r["skipped"]) for r in rows) == 1 and len(rows) == 3

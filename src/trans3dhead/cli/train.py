@@ -14,6 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder to create (config, checkpoints, logs, curves)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
     p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="drop unreadable items (each logged, counted in train_log.csv) instead of stopping",
+    )
+    p.add_argument(
         "overrides", nargs="*", help="config overrides, e.g. train.epochs=10 model.backbone=resnet18"
     )
     p.set_defaults(func=train)
@@ -44,6 +49,7 @@ def train(args: argparse.Namespace) -> int:
                 f"{run_dir} already holds a run (last.pt): use --resume {run_dir} or another --out"
             )
         overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
+        overrides += ["data.skip_bad=true"] if args.skip_bad else []
         config = load_config(args.config, overrides)
     if config is None:
         from trans3dhead.config import config_from_dict
