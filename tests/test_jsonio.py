@@ -34,3 +34,10 @@ def test_non_finite_is_refused_or_written_like_json():
 def test_invalid_json_raises_the_standard_error():
     with pytest.raises(json.JSONDecodeError):
         jsonio.loads(b'{"a": [1, 2')
+
+
+def test_has_non_finite_on_nested_and_ragged_lists():
+    assert not jsonio.has_non_finite({"v": [[0.0, 1.0], [2.0, 3.0]], "i": [1, 2], "s": ["a"], "n": None})
+    assert jsonio.has_non_finite([[0.0, 1.0], [2.0, float("inf")]])
+    assert jsonio.has_non_finite([[0.0], [1.0, float("nan")]])  # ragged: walked element by element
+    assert jsonio.has_non_finite([1, {"x": float("nan")}])

@@ -42,11 +42,11 @@ def has_non_finite(obj: Any) -> bool:
     if isinstance(obj, dict):
         return any(has_non_finite(v) for v in obj.values())
     if isinstance(obj, list | tuple):
-        if obj and isinstance(obj[0], float):  # fast path for long float lists
+        if obj and isinstance(obj[0], float | int | list | tuple):  # numeric (nested) lists: one array check
             try:
                 return not bool(np.isfinite(np.asarray(obj, dtype=np.float64)).all())
             except (TypeError, ValueError):
-                pass
+                pass  # ragged or mixed: walk it
         return any(has_non_finite(v) for v in obj)
     return False
 
