@@ -20,13 +20,13 @@ from __future__ import annotations
 import functools
 import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from trans3dhead.atomic import atomic_open
 from trans3dhead.flame.assets import SUBSET_FILES, AssetError, FlameAssets, FlameAux, FlameModelData
 from trans3dhead.flame.safe_pickle import load_pickle, load_pickled_npy
 
@@ -154,39 +154,28 @@ def load_assets(
     return FlameAssets(model=model, aux=load_flame_aux(aux, model=model))
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_model_npz(model: Mapping[str, Any], path: str | Path) -> Path:
     """Write a raw model dict as an ``.npz`` readable by :func:`load_flame_model`."""
     path = Path(path)
     arrays = {k: np.asarray(v) for k, v in model.items()}
-    _atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    with atomic_open(path) as handle:
+        np.savez(handle, **arrays)
     return path
 
 
 def _save_npy(path: Path, value: Any) -> None:
     if isinstance(value, Mapping):  # the release stores dicts as pickled 0-d object arrays
         value = np.array(dict(value), dtype=object)
-    _atomic_write(path, lambda handle: np.save(handle, value, allow_pickle=True))
+    with atomic_open(path) as handle:
+        np.save(handle, value, allow_pickle=True)
 
 
 def write_aux_dir(aux: Mapping[str, Any], directory: str | Path) -> Path:
     """Write a raw auxiliary dict in the DAD-3DHeads release layout (see the module docstring)."""
     directory = Path(directory)
     static = {k: np.asarray(v) for k, v in aux["static_embedding"].items()}
-    _atomic_write(
-        directory / "flame_static_embedding.pkl", lambda handle: pickle.dump(static, handle, protocol=2)
-    )
+    with atomic_open(directory / "flame_static_embedding.pkl") as handle:
+        pickle.dump(static, handle, protocol=2)
     _save_npy(directory / "flame_dynamic_embedding.npy", aux["dynamic_embedding"])
     for stem, indices in aux["flame_indices"].items():
         _save_npy(directory / "flame_indices" / f"{stem}.npy", np.asarray(indices, dtype=np.int64))
@@ -199,7 +188,8 @@ def write_aux_dir(aux: Mapping[str, Any], directory: str | Path) -> Path:
         import torch
 
         faces = torch.as_tensor(np.asarray(aux["flame_mesh_faces"], dtype=np.int64))
-        _atomic_write(directory / "flame_mesh_faces.pt", lambda handle: torch.save(faces, handle))
+        with atomic_open(directory / "flame_mesh_faces.pt") as handle:
+            torch.save(faces, handle)
     return directory
 
 

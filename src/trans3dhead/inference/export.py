@@ -10,14 +10,13 @@ size, parameter, vertex and landmark counts) are stored as ``trans3dhead.*`` met
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from trans3dhead.atomic import atomic_path
 from trans3dhead.engine.checkpoint import code_version
 
 __all__ = ["ONNX_INPUT", "ONNX_OUTPUTS", "OPSET_RANGE", "ExportableHead", "export_onnx", "model_metadata"]
@@ -111,31 +110,28 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17) -> Path:
     wrapper = ExportableHead(model.cpu().eval())
     example = torch.rand(_TRACE_BATCH, 3, size, size, generator=torch.Generator().manual_seed(0))
     dynamic = {name: {0: "batch"} for name in (ONNX_INPUT, *ONNX_OUTPUTS)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks frozen at trace time
-            warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is deliberate (see module doc)
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                tmp,
-                dynamo=False,
-                opset_version=opset,
-                input_names=[ONNX_INPUT],
-                output_names=list(ONNX_OUTPUTS),
-                dynamic_axes=dynamic,
-                do_constant_folding=True,
-            )
-        graph = onnx.load(tmp)
-        for key, value in model_metadata(model).items():
-            graph.metadata_props.add(key=key, value=value)
-        onnx.checker.check_model(graph)
-        onnx.save(graph, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks frozen at trace time
+                warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is deliberate (module doc)
+                torch.onnx.export(
+                    wrapper,
+                    (example,),
+                    str(tmp),
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=[ONNX_INPUT],
+                    output_names=list(ONNX_OUTPUTS),
+                    dynamic_axes=dynamic,
+                    do_constant_folding=True,
+                )
+            graph = onnx.load(str(tmp))
+            for key, value in model_metadata(model).items():
+                graph.metadata_props.add(key=key, value=value)
+            onnx.checker.check_model(graph)
+            onnx.save(graph, str(tmp))
     finally:
-        Path(tmp).unlink(missing_ok=True)
         model.to(device).train(was_training)
     logger.info("exported %s (opset %d, input %dx%d, dynamic batch)", path, opset, size, size)
     return path

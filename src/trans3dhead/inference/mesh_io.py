@@ -6,11 +6,11 @@ V vertices, F faces.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from trans3dhead.atomic import atomic_write
 
 __all__ = ["write_obj", "write_ply", "read_ply"]
 
@@ -27,26 +27,13 @@ def _check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np
     return v, f.astype(np.int64)
 
 
-def _write_atomic(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_obj(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> Path:
     """``v x y z`` lines (6 decimals) then ``f a b c`` lines (1-based, as OBJ wants)."""
     v, f = _check_mesh(vertices, faces)
     lines = [f"# {len(v)} vertices, {len(f)} faces (trans3dhead)"]
     lines += [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in v.tolist()]
     lines += [f"f {a} {b} {c}" for a, b, c in (f + 1).tolist()]
-    return _write_atomic(Path(path), ("\n".join(lines) + "\n").encode("ascii"))
+    return atomic_write(Path(path), ("\n".join(lines) + "\n").encode("ascii"))
 
 
 def write_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> Path:
@@ -60,7 +47,7 @@ def write_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> Path
     face_rec = np.empty(len(f), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
     face_rec["n"], face_rec["idx"] = 3, f
     body = v.astype("<f4").tobytes() + face_rec.tobytes()
-    return _write_atomic(Path(path), header.encode("ascii") + body)
+    return atomic_write(Path(path), header.encode("ascii") + body)
 
 
 def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

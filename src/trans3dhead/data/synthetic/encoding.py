@@ -10,11 +10,11 @@ same number of digits prints its decimal exactly and parsing it back gives the s
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from trans3dhead.atomic import atomic_write
 
 __all__ = [
     "VERTEX_DIGITS",
@@ -80,20 +80,6 @@ def annotation_text(*, vertices: np.ndarray, model_view: np.ndarray, projection:
         + format_rows(projection, MATRIX_DIGITS)
         + "}"
     )
-
-
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to a temporary file next to ``path`` and rename it into place.
-
-    The temporary name starts with a dot and ends in ``.tmp`` (a killed run's leftovers are removed by
-    :meth:`trans3dhead.data.synthetic.store.DatasetStore.prepare_split`); a reader never sees a
-    half-written ``path``.  There is no fsync: this protects against killed processes, not power loss.
-    """
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(payload)
-    os.replace(tmp, path)
 
 
 def dump_json(value: Any) -> str:
