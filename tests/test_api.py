@@ -18,14 +18,6 @@ from trans3dhead.viz import annotate, draw_pose_axes
 from trans3dhead.viz.draw import AXIS_COLORS
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     return make_checkpoint(tmp_path_factory.mktemp("api"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from test_aflw2000 import write_item
 from train_helpers import make_training_setup
 
@@ -18,10 +17,7 @@ from trans3dhead.engine.fit import fit
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     overrides = make_training_setup(root)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     fit(load_config(None, [*overrides, "train.epochs=1"]), root / "run")
-    torch.set_num_threads(before)
     data = next(o.split("=", 1)[1] for o in overrides if o.startswith("data.root="))
     return root, root / "run" / "best.pt", data
 

@@ -22,14 +22,6 @@ from trans3dhead.inference.onnx_runtime import OnnxBackend, max_abs_differences 
 from trans3dhead.models.build import model_from_checkpoint  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     """arch -> (checkpoint, model, file written by `trans3dhead export`, its stdout), built on first use."""

@@ -28,15 +28,6 @@ SIZE = 64
 ALL_WEIGHTS = {**TRANS3DHEAD_WEIGHTS, "heatmap": 1.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: extra intra-op threads only add contention on a busy CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture
 def flame(tiny_assets):
     return FlameLayer(assets=tiny_assets, image_size=SIZE)

@@ -9,20 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from inference_helpers import astronaut_path, grace_hopper_path, load_rgb, make_checkpoint, write_image
 
 from trans3dhead.cli import main
 from trans3dhead.inference.inputs import collect_inputs
 from trans3dhead.inference.schema import validate_result
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

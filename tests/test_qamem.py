@@ -11,15 +11,6 @@ from trans3dhead.models.decoder import TransformerDecoderLayer
 from trans3dhead.models.qamem import QueryAwareMemory
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: extra intra-op threads only add contention on a busy CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _randomise(qamem: QueryAwareMemory, seed: int = 0) -> None:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

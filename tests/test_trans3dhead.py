@@ -19,15 +19,6 @@ from trans3dhead.types import HeadTargets
 SIZE = 64  # crop size: a 2 x 2 memory at stride 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: extra intra-op threads only add contention on a busy CPU."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 class TinyBackbone(nn.Module):
     """Stand-in following the backbone contract: {32: (B, 8, H / 32, W / 32)} and ``channels``."""
 
