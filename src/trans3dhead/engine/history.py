@@ -107,8 +107,12 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path | No
     if not train and not val:
         return None
     metrics = [k for k in (val[0] if val else {}) if k not in ("epoch", "step")]
-    fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(4.2 * (1 + len(metrics)), 3.4), squeeze=False)
-    ax = axes[0, 0]
+    panels = 1 + len(metrics)
+    columns = min(4, panels)
+    rows = (panels + columns - 1) // columns
+    fig, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    axes = grid.ravel()
+    ax = axes[0]
     if train:
         steps = [float(r["step"]) for r in train]
         ax.plot(steps, [float(r["loss"]) for r in train], label="total")
@@ -118,11 +122,13 @@ def plot_curves(run_dir: str | Path, out: str | Path | None = None) -> Path | No
     ax.set_title("training loss")
     ax.set_xlabel("step")
     ax.legend(fontsize=7)
-    for axis, key in zip(axes[0, 1:], metrics, strict=True):
+    for axis, key in zip(axes[1:panels], metrics, strict=True):
         values = [(float(r["step"]), float(r[key])) for r in val if r.get(key) not in (None, "")]
         axis.plot([s for s, _ in values], [v for _, v in values], marker="o")
         axis.set_title(f"val {key}")
         axis.set_xlabel("step")
+    for axis in axes[panels:]:
+        axis.set_visible(False)
     fig.tight_layout()
     out = Path(out) if out is not None else run_dir / "curves.png"
     fig.savefig(out, dpi=90)
