@@ -250,7 +250,7 @@ _STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em au
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .note{background:#fff6db;padding:.8em 1em;border-left:4px solid #e0b000}
-figure{display:inline-block;margin:.4em;vertical-align:top;max-width:320px}figure img{max-width:320px}
+figure{display:inline-block;margin:.4em;vertical-align:top;width:320px}figure img{width:320px;height:auto}
 figcaption{font-size:.8em;color:#555}code,pre{background:#f5f5f5}pre{padding:.6em}"""
 
 _METRICS = [
