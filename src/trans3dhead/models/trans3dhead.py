@@ -32,7 +32,7 @@ same head's projected 68 landmarks, until :meth:`Trans3DHead.set_mean_face` sets
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -78,13 +78,14 @@ def initial_params(flame: FlameLayer, *, fill: float = 0.8) -> Tensor:
     return params[0]
 
 
-class ParamBranch(nn.Module):
-    """The 3DMM branch: K learned queries -> decoder -> one scalar per query -> params (B, K)."""
+class QueryDecoder(nn.Module):
+    """Q learned query positions, optional MQinit (Eq. 1) and a DETR decoder (+ QAMem): the part both
+    branches share.  :meth:`decode` gives the per-layer query features (L, B, Q, C)."""
 
     def __init__(
         self,
         *,
-        initial: Tensor,
+        num_queries: int,
         d_model: int,
         nhead: int,
         num_layers: int,
@@ -94,71 +95,56 @@ class ParamBranch(nn.Module):
         mqinit: bool,
     ) -> None:
         super().__init__()
-        num_params = initial.shape[0]
-        self.query_pos = nn.Parameter(torch.randn(num_params, d_model))  # (K, C), as DETR's nn.Embedding
-        self.query_init = MemoryQueryInit(num_queries=num_params, channels=d_model) if mqinit else None
+        self.query_pos = nn.Parameter(torch.randn(num_queries, d_model))  # (Q, C), as DETR's nn.Embedding
+        self.query_init = MemoryQueryInit(num_queries=num_queries, channels=d_model) if mqinit else None
         self.decoder = TransformerDecoder(
             num_layers=num_layers,
             d_model=d_model,
             nhead=nhead,
             dim_feedforward=dim_feedforward,
             dropout=dropout,
-            num_queries=num_params,
+            num_queries=num_queries,
             qamem=qamem,
         )
-        self.readout = nn.Linear(d_model, 1)
+
+    def decode(self, memory: Tensor, pos: Tensor) -> Tensor:
+        """memory (B, S, C), pos (S, C) -> query features of every decoder layer (L, B, Q, C)."""
+        tgt = _initial_queries(self.query_init, memory, self.query_pos)
+        return self.decoder(tgt, memory, pos, self.query_pos)
+
+
+class ParamBranch(QueryDecoder):
+    """The 3DMM branch: K learned queries -> decoder -> one scalar per query -> params (B, K)."""
+
+    def __init__(self, *, initial: Tensor, **decoder: Any) -> None:
+        super().__init__(num_queries=initial.shape[0], **decoder)
+        self.readout = nn.Linear(self.query_pos.shape[1], 1)
         nn.init.normal_(self.readout.weight, std=_READOUT_STD)
         nn.init.zeros_(self.readout.bias)
         self.offset = nn.Parameter(initial.detach().clone())  # (K,): the initial prediction
 
     def forward(self, memory: Tensor, pos: Tensor) -> Tensor:
         """memory (B, S, C), pos (S, C) -> params (B, K)."""
-        tgt = _initial_queries(self.query_init, memory, self.query_pos)
-        hidden = self.decoder(tgt, memory, pos, self.query_pos)[-1]  # (B, K, C): last layer
+        hidden = self.decode(memory, pos)[-1]  # (B, K, C): last layer
         return self.readout(hidden).squeeze(-1) + self.offset  # (B, K, 1) -> (B, K)
 
 
-class LandmarkBranch(nn.Module):
+class LandmarkBranch(QueryDecoder):
     """The landmark branch: N queries -> decoder (+QAMem) -> per-layer landmarks (L, B, N, 2)."""
 
-    def __init__(
-        self,
-        *,
-        mean_face: Tensor,
-        d_model: int,
-        nhead: int,
-        num_layers: int,
-        dim_feedforward: int,
-        dropout: float,
-        qamem: bool,
-        mqinit: bool,
-        marr: MarrMode,
-    ) -> None:
-        super().__init__()
-        num_landmarks = mean_face.shape[0]
-        self.query_pos = nn.Parameter(torch.randn(num_landmarks, d_model))  # (N, C)
-        self.query_init = MemoryQueryInit(num_queries=num_landmarks, channels=d_model) if mqinit else None
-        self.decoder = TransformerDecoder(
-            num_layers=num_layers,
-            d_model=d_model,
-            nhead=nhead,
-            dim_feedforward=dim_feedforward,
-            dropout=dropout,
-            num_queries=num_landmarks,
-            qamem=qamem,
-        )
+    def __init__(self, *, mean_face: Tensor, marr: MarrMode, **decoder: Any) -> None:
+        super().__init__(num_queries=mean_face.shape[0], **decoder)
         self.head = LandmarkHead(
-            num_layers=num_layers,
-            channels=d_model,
-            num_landmarks=num_landmarks,
+            num_layers=decoder["num_layers"],
+            channels=self.query_pos.shape[1],
+            num_landmarks=mean_face.shape[0],
             mode=marr,
             mean_face=mean_face,
         )
 
     def forward(self, memory: Tensor, pos: Tensor) -> Tensor:
         """memory (B, S, C), pos (S, C) -> landmarks (L, B, N, 2), normalised crop coordinates."""
-        tgt = _initial_queries(self.query_init, memory, self.query_pos)
-        return self.head(self.decoder(tgt, memory, pos, self.query_pos))
+        return self.head(self.decode(memory, pos))
 
 
 def _initial_queries(query_init: MemoryQueryInit | None, memory: Tensor, query_pos: Tensor) -> Tensor:
