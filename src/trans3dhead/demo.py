@@ -124,7 +124,10 @@ def _train(run_dir: Path, overrides: list[str], log: Callable[[str], None]) -> d
     resume = (run_dir / "last.pt").is_file()
     if resume:
         saved = load_checkpoint(run_dir / "last.pt")
-        if saved["config"] != config_to_dict(config):
+        saved["config"]["model"].pop("pretrained_file", None)  # filled in by the run itself
+        given = config_to_dict(config)
+        given["model"].pop("pretrained_file", None)
+        if saved["config"] != given:
             raise ValueError(f"{run_dir} holds a run with other settings: use another --out")
         if saved["epoch"] >= config.train.epochs:
             log("  training already complete; reusing it")

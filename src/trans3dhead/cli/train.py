@@ -72,7 +72,11 @@ def train(args: argparse.Namespace) -> int:
     def on_epoch(epoch: int, metrics: dict) -> None:
         bar.update(epoch - bar.n)
         bar.set_postfix(
-            {k: f"{v:.4g}" for k, v in metrics.items() if k in ("nme_reprojection", "pose_error")}
+            {
+                k: f"{v:.4g}"
+                for k, v in metrics.items()
+                if k in ("nme_flame", "nme_branch", "pose_error", config.train.select_metric)
+            }
         )
 
     try:
@@ -83,6 +87,9 @@ def train(args: argparse.Namespace) -> int:
         shutdown_distributed(dist)
     if dist.is_main:
         print(f"run: {result.run_dir}  epochs: {result.epochs_done}  steps: {result.step}")
+        if result.stopped_early:
+            print(f"stopped early: no better {config.train.select_metric} for the last epochs")
         if result.best:
-            print(f"best val NME {result.best['nme_reprojection']:.4f} at epoch {result.best['epoch']}")
+            best = result.best
+            print(f"best val {best['metric']} {best['value']:.4f} at epoch {best['epoch']}")
     return 0

@@ -4,9 +4,12 @@ Predictions are mapped back to the original image through each item's crop and w
 submission format, so :func:`trans3dhead.metrics.benchmark.score_predictions` sees exactly what
 ``trans3dhead score`` would read from a file.
 
-Which 2D landmarks are submitted: ``"flame"`` (default) projects the 68-point embedding of the predicted
-FLAME mesh, as DAD-3DNet's predictor does (the 3DMM branch is Trans3DHead's main output); ``"branch"``
-submits the landmark branch's own output (Trans3DHead) or landmark head (DAD-3DNet).
+Which 2D landmarks are submitted as the benchmark's ``68_landmarks_2d``: ``"flame"`` (default) projects
+the 68-point embedding of the predicted FLAME mesh, as DAD-3DNet's predictor does (the 3DMM branch is
+Trans3DHead's main output); ``"branch"`` submits the landmark branch's own output (Trans3DHead) or
+landmark head (DAD-3DNet).  Both sources are also written as the extension fields
+``68_landmarks_2d_flame`` / ``68_landmarks_2d_branch``, so every report gives the NME of each
+(``nme_flame``, ``nme_branch``); a model without a landmark branch has no ``nme_branch``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from trans3dhead.metrics.submission import make_prediction
 from trans3dhead.metrics.topology import BenchmarkTopology
 from trans3dhead.types import Batch
 
-__all__ = ["LANDMARK_SOURCES", "load_gt_items", "predict", "evaluate", "headline_metrics"]
+__all__ = [
+    "LANDMARK_SOURCES",
+    "has_landmark_branch",
+    "load_gt_items",
+    "predict",
+    "evaluate",
+    "headline_metrics",
+]
 
 LANDMARK_SOURCES = ("flame", "branch")
 
@@ -36,6 +46,11 @@ def load_gt_items(root: str | Path, split: str) -> tuple[list[dict[str, Any]], l
     """GT entries (the official GT file's JSON objects) and validated items of a split."""
     entries = build_gt_entries(Path(root) / split, split=split)
     return entries, parse_gt_entries(entries, source=f"{root}/{split}")
+
+
+def has_landmark_branch(model: nn.Module) -> bool:
+    """Whether ``model`` regresses landmarks itself (Trans3DHead's branch, DAD-3DNet's head)."""
+    return bool(getattr(model, "has_landmark_branch", False))
 
 
 @torch.no_grad()
@@ -51,6 +66,11 @@ def predict(
     """Submission entries ``{item_id: {...}}`` for every item of ``batches`` (original-image pixels)."""
     if landmark_source not in LANDMARK_SOURCES:
         raise ValueError(f"landmark_source must be one of {LANDMARK_SOURCES}, got {landmark_source!r}")
+    branch = has_landmark_branch(model)
+    if landmark_source == "branch" and not branch:
+        raise ValueError(
+            "landmark_source='branch', but this model has no landmark branch (only-3DMM): use 'flame'"
+        )
     model.eval()
     keypoints = list(CHAMFER_KEYPOINTS)
     out: dict[str, dict[str, list]] = {}
@@ -60,10 +80,15 @@ def predict(
         output = model(batch.images.to(device))
         flame = output.flame
         size = float(batch.images.shape[-1])
-        crop_landmarks = flame.landmarks_2d if landmark_source == "flame" else output.landmarks * size
+        flame_2d = flame.landmarks_2d.double().cpu().numpy()  # (B, N, 2) crop pixels
+        branch_2d = (output.landmarks * size).double().cpu().numpy() if branch else None
         for i, (item_id, crop) in enumerate(zip(batch.item_ids, batch.crops, strict=True)):
+            from_flame = crop.points_to_image(flame_2d[i])
+            from_branch = crop.points_to_image(branch_2d[i]) if branch_2d is not None else None
             out[item_id] = make_prediction(
-                landmarks_2d=crop.points_to_image(crop_landmarks[i].double().cpu().numpy()),
+                landmarks_2d=from_flame if landmark_source == "flame" else from_branch,
+                landmarks_flame=from_flame,
+                landmarks_branch=from_branch,
                 points_3d=flame.posed_vertices[i].cpu().numpy(),
                 keypoints_3d=flame.landmarks_3d[i, keypoints].cpu().numpy(),
                 rotation=flame.rotation[i].cpu().numpy(),

@@ -1,7 +1,8 @@
 """Training from a config: ``fit(config, run_dir)``, readable top to bottom.
 
-Files in the run folder: ``config.yaml`` (resolved), ``last.pt`` (every epoch and every
-``train.checkpoint_every`` steps), ``best.pt`` (lowest validation NME), ``train_log.csv``,
+Files in the run folder: ``config.yaml`` (resolved; ``model.pretrained_file`` names the weights file
+the backbone started from), ``last.pt`` (every epoch and every ``train.checkpoint_every`` steps),
+``best.pt`` (lowest validation ``train.select_metric``), ``train_log.csv``,
 ``val_log.csv``, ``curves.png`` and, with ``train.tensorboard``, ``tensorboard/``.  Only rank 0 writes.
 
 Resuming (``resume=True``) restores the model, optimiser, scheduler, RNG states and the position inside the
@@ -11,6 +12,7 @@ same batches as an uninterrupted one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Callable
@@ -29,7 +31,13 @@ from trans3dhead.engine.checkpoint import load_checkpoint, rng_state, save_check
 from trans3dhead.engine.distributed import DistContext, init_distributed
 from trans3dhead.engine.evaluate import evaluate, headline_metrics, load_gt_items
 from trans3dhead.engine.history import RunLog, plot_curves
-from trans3dhead.engine.loop import StepStats, build_optimizer, build_scheduler, train_one_epoch
+from trans3dhead.engine.loop import (
+    StepStats,
+    build_optimizer,
+    build_scheduler,
+    steps_per_step,
+    train_one_epoch,
+)
 from trans3dhead.engine.sampler import EpochSampler
 from trans3dhead.metrics.report import write_report
 from trans3dhead.metrics.topology import BenchmarkTopology
@@ -39,7 +47,6 @@ from trans3dhead.models.marr import mean_face_from_landmarks
 __all__ = ["FitResult", "fit", "compute_mean_face", "unwrap"]
 
 logger = logging.getLogger(__name__)
-BEST_METRIC = "nme_reprojection"
 
 
 @dataclass
@@ -50,8 +57,9 @@ class FitResult:
     run_dir: Path
     epochs_done: int
     step: int
-    best: dict[str, Any] = field(default_factory=dict)
+    best: dict[str, Any] = field(default_factory=dict)  # epoch, step, metric, value, metrics
     last_metrics: dict[str, float] = field(default_factory=dict)
+    stopped_early: bool = False
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -130,10 +138,13 @@ def fit(
 
     # --- model, criterion, optimiser
     assets = build_assets(config.flame)
-    model = build_model(config, assets).to(dist.device)
+    if checkpoint is None:
+        config = _record_pretrained(config)
+    # a resumed run takes every weight from its checkpoint, whatever the weights file's fate since
+    built = config if checkpoint is None else _without_pretrained(config)
+    model = build_model(built, assets).to(dist.device)
     criterion = build_criterion(config, unwrap(model).flame)
     optimizer = build_optimizer(model, t)
-    scheduler = build_scheduler(optimizer, t)
     scaler = torch.amp.GradScaler("cuda") if t.amp and dist.device.type == "cuda" else None
 
     # --- data
@@ -157,6 +168,11 @@ def fit(
     val_sampler = EpochSampler(len(val_set), shuffle=False, rank=dist.rank, world_size=dist.world_size)
     _, gt_items = load_gt_items(config.data.root, config.data.val_split)
     topology = BenchmarkTopology.from_assets(assets)
+    steps_per_epoch = math.ceil(len(train_sampler) / config.data.batch_size)
+    if t.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, t.max_steps_per_epoch)
+    scheduler = build_scheduler(optimizer, t, steps_per_epoch=steps_per_epoch)
+    per_step = steps_per_step(scheduler)
 
     # --- start or resume
     epoch, step, batch_in_epoch, best = 0, 0, 0, {}
@@ -176,12 +192,11 @@ def fit(
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, run_dir / "config.yaml")
-        marr = getattr(unwrap(model), "set_mean_face", None)
-        if marr is not None and getattr(unwrap(model), "landmark_branch", None) is not None:
+        if getattr(unwrap(model), "needs_mean_face", False):  # MARR "fixed" / "learned_mean" only
             plain = DAD3DHeadsDataset(split=config.data.train_split, skip_bad=config.data.skip_bad, **common)
             blank = torch.zeros(assets.aux.num_landmarks, 2)
             mean = compute_mean_face(plain, workers=config.data.workers) if dist.is_main else blank
-            marr(dist.broadcast(mean.to(torch.float32)))
+            unwrap(model).set_mean_face(dist.broadcast(mean.to(torch.float32)))
     if dist.enabled:
         model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
     log = RunLog(run_dir, tensorboard=t.tensorboard, resume_step=step) if dist.is_main else None
@@ -224,10 +239,9 @@ def fit(
             on_step(stats)
 
     metrics: dict[str, float] = {}
-    steps_per_epoch = math.ceil(len(train_sampler) / config.data.batch_size)
-    if t.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, t.max_steps_per_epoch)
-    while epoch < t.epochs:
+    select = t.select_metric
+    stopped_early = False
+    while epoch < t.epochs and not stopped_early:
         train_set.set_epoch(epoch)
         train_sampler.set_epoch(
             epoch, start=min(batch_in_epoch * config.data.batch_size, train_sampler.per_rank)
@@ -244,6 +258,7 @@ def fit(
             scaler=scaler,
             first_batch_index=batch_in_epoch,
             max_steps=steps_per_epoch,
+            scheduler=scheduler if per_step else None,
             on_step=step_hook,
         )
         epoch, batch_in_epoch = epoch + 1, 0
@@ -259,23 +274,62 @@ def fit(
             metrics = headline_metrics(result)
             if log is not None:
                 log.val({"epoch": epoch, "step": step, **{k: round(v, 6) for k, v in metrics.items()}})
-            value = metrics.get(BEST_METRIC, math.inf)
-            if value < best.get(BEST_METRIC, math.inf):
-                best = {"epoch": epoch, "step": step, BEST_METRIC: value, "metrics": metrics}
+            if select not in metrics:
+                raise ValueError(
+                    f"train.select_metric={select!r} is not among the validation metrics "
+                    f"{sorted(metrics)} (no item of {config.data.val_split!r} could be scored on it)"
+                )
+            value = metrics[select]
+            if value < best.get("value", math.inf):
+                best = {"epoch": epoch, "step": step, "metric": select, "value": value, "metrics": metrics}
                 save("best.pt", at_epoch=epoch, at_step=step, in_epoch=0)
                 if dist.is_main:
                     write_report(result, run_dir / "best_val_report")
             if on_epoch is not None:
                 on_epoch(epoch, metrics)
-        if t.schedule == "plateau":
-            scheduler.step(metrics.get(BEST_METRIC, math.inf))
-        else:
-            scheduler.step()
+            if not per_step:
+                scheduler.step(value)
+            stopped_early = _early_stop(t, epoch, best)
         save("last.pt", at_epoch=epoch, at_step=step, in_epoch=0)
+    if stopped_early:
+        logger.info("early stop at epoch %d: no better %s since epoch %d", epoch, select, best["epoch"])
     if log is not None:
         log.close()
         plot_curves(run_dir)
     dist.barrier()
     return FitResult(
-        model=unwrap(model), run_dir=run_dir, epochs_done=epoch, step=step, best=best, last_metrics=metrics
+        model=unwrap(model),
+        run_dir=run_dir,
+        epochs_done=epoch,
+        step=step,
+        best=best,
+        last_metrics=metrics,
+        stopped_early=stopped_early,
     )
+
+
+def _early_stop(t, epoch: int, best: dict[str, Any]) -> bool:
+    """``early_stop_patience`` epochs without a better ``select_metric``, and at least ``min_epochs``."""
+    if not t.early_stop_patience or epoch < t.min_epochs or "epoch" not in best:
+        return False
+    return epoch - best["epoch"] >= t.early_stop_patience
+
+
+def _record_pretrained(config: Config) -> Config:
+    """The config with ``model.pretrained_file`` set to the weights file ``model.pretrained`` resolves to
+    (an error that says how to get ImageNet weights when they are missing)."""
+    from trans3dhead.models.imagenet import resolve_pretrained
+
+    m = config.model
+    if m.backbone.startswith("timm:"):
+        path = None if m.pretrained in (None, "none") else m.pretrained
+    else:
+        path = resolve_pretrained(m.backbone, m.pretrained)
+    if path is not None:
+        logger.info("backbone %s starts from %s", m.backbone, path)
+    model = dataclasses.replace(m, pretrained_file=None if path is None else str(path))
+    return dataclasses.replace(config, model=model)
+
+
+def _without_pretrained(config: Config) -> Config:
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=None))

@@ -27,6 +27,8 @@ from trans3dhead.metrics.procrustes import DegenerateError
 from trans3dhead.metrics.submission import (
     KEYPOINTS_3D,
     LANDMARKS_2D,
+    LANDMARKS_BRANCH,
+    LANDMARKS_FLAME,
     POINTS_2D,
     POINTS_3D,
     ROTATION,
@@ -67,6 +69,8 @@ class MetricSpec:
 
 METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("nme_reprojection", "NME (68, x100)", (LANDMARKS_2D,), np.float64),
+    MetricSpec("nme_flame", "NME FLAME reprojection (x100)", (LANDMARKS_FLAME,), np.float64, reference=False),
+    MetricSpec("nme_branch", "NME landmark branch (x100)", (LANDMARKS_BRANCH,), np.float64, reference=False),
     MetricSpec("z5_accuracy", "Z5 accuracy", (POINTS_3D,), np.float32, higher_is_better=True),
     MetricSpec("chamfer", "Chamfer", (POINTS_3D, KEYPOINTS_3D), np.float32),
     MetricSpec("pose_error", "Pose error", (ROTATION,), np.float64),
@@ -207,9 +211,16 @@ def score_item(
     options = options or BenchmarkOptions()
     values: dict[str, float] = {}
     problems: list[Problem] = []
-    if pred.landmarks_2d is not None:
+    landmark_fields = {
+        "nme_reprojection": pred.landmarks_2d,
+        "nme_flame": pred.landmarks_flame,
+        "nme_branch": pred.landmarks_branch,
+    }
+    if any(v is not None for v in landmark_fields.values()):
         target = gt.project(topology.landmarks(gt.vertices))  # (68, 2) GT landmarks, float32
-        values["nme_reprojection"] = float(nme(pred.landmarks_2d, target, bbox=gt.bbox))
+        for key, landmarks in landmark_fields.items():
+            if landmarks is not None:
+                values[key] = float(nme(landmarks, target, bbox=gt.bbox))
     if pred.rotation is not None:
         rotation_gt = gt_pose_rotation(gt.model_view)
         values["pose_error"] = float(pose_error(pred.rotation, rotation_gt))

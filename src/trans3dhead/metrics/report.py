@@ -15,7 +15,7 @@ from typing import Any
 from trans3dhead.metrics._jsonio import write_json, write_text
 from trans3dhead.metrics.benchmark import METRICS, BenchmarkResult, MetricSummary
 
-__all__ = ["POLICY", "report_dict", "report_markdown", "write_report"]
+__all__ = ["POLICY", "landmark_sources", "report_dict", "report_markdown", "write_report"]
 
 #: How missing / invalid predictions enter the means; written into every report.
 POLICY = (
@@ -24,6 +24,25 @@ POLICY = (
     "the number of items each mean covers, out of 'total' GT items."
 )
 _LABELS = {spec.key: spec.label for spec in METRICS}
+_NO_BRANCH = (
+    "n/a: the predictions carry no landmark-branch output (a model without a landmark branch, e.g. the "
+    "only-3DMM Trans3DHead)"
+)
+
+
+def landmark_sources(result: BenchmarkResult) -> dict[str, str]:
+    """What each landmark NME of the report measures (and which one is missing, with why)."""
+    keys = result.metric_keys
+    sources = {"nme_reprojection": "the submitted 68_landmarks_2d (the benchmark's NME)"}
+    if "nme_flame" in keys:
+        sources["nme_flame"] = "68 landmarks of the predicted FLAME mesh, projected"
+    if "nme_branch" in keys:
+        sources["nme_branch"] = "68 landmarks regressed by the landmark branch / head"
+    elif "nme_flame" in keys:
+        sources["nme_branch"] = _NO_BRANCH
+    return sources
+
+
 _MD_PROBLEM_ROWS = 200
 
 
@@ -43,6 +62,7 @@ def report_dict(
         "num_items": len(result.items),
         "num_predictions": result.num_predictions,
         "results": {key: result.overall[key].mean for key in result.metric_keys},
+        "landmark_sources": landmark_sources(result),
         "overall": {key: _summary_dict(result.overall[key]) for key in result.metric_keys},
         "attributes": [
             {
@@ -111,6 +131,8 @@ def report_markdown(result: BenchmarkResult, *, sources: Mapping[str, str] | Non
         for k, s in ((k, result.overall[k]) for k in keys)
     ]
     lines += _table(["metric", "value", "scored", "coverage"], rows)
+    lines += ["", "Landmark sources:", ""]
+    lines += [f"- {_LABELS[k]}: {text}" for k, text in landmark_sources(result).items()]
     lines += ["", POLICY]
     if result.attributes:
         lines += ["", "## Per attribute", ""]

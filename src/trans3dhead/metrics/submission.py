@@ -10,6 +10,9 @@ A submission is a JSON object ``{item_id: prediction}``; each prediction holds (
     "rotation_matrix"  3 x 3    head rotation                                 -> pose error
     "N_landmarks_2d"   N x 2    optional project extension: N_landmarks_3d projected to original
                                 pixels, for the dense 191 / 445 NME (ignored by the reference)
+    "68_landmarks_2d_flame"   68 x 2   optional project extensions: the 68 landmarks of each source,
+    "68_landmarks_2d_branch"  68 x 2   FLAME reprojection and landmark branch, for the NME of each
+                                       (``nme_flame``, ``nme_branch``; ignored by the reference)
 
 As in the reference, the two 3D fields may also be flat lists of 3N numbers.  A field that is missing,
 not numeric, of the wrong shape or not finite becomes a :class:`Problem` for that item and field, and
@@ -30,6 +33,9 @@ from trans3dhead.metrics._jsonio import read_json, write_json
 __all__ = [
     "KEYPOINTS_3D",
     "LANDMARKS_2D",
+    "LANDMARKS_BRANCH",
+    "LANDMARKS_FLAME",
+    "OPTIONAL_FIELDS",
     "POINTS_2D",
     "POINTS_3D",
     "ROTATION",
@@ -47,8 +53,11 @@ POINTS_3D = "N_landmarks_3d"
 KEYPOINTS_3D = "7_landmarks_3d"
 ROTATION = "rotation_matrix"
 POINTS_2D = "N_landmarks_2d"
-#: The official fields; ``POINTS_2D`` is an optional extension.
+LANDMARKS_FLAME = "68_landmarks_2d_flame"
+LANDMARKS_BRANCH = "68_landmarks_2d_branch"
+#: The official fields; the others are optional extensions.
 SUBMISSION_FIELDS: tuple[str, ...] = (LANDMARKS_2D, POINTS_3D, KEYPOINTS_3D, ROTATION)
+OPTIONAL_FIELDS: tuple[str, ...] = (POINTS_2D, LANDMARKS_FLAME, LANDMARKS_BRANCH)
 WHOLE_ITEM = "*"
 
 
@@ -80,6 +89,8 @@ class ItemPrediction:
     keypoints_3d: np.ndarray | None = None  # (K, 3)
     rotation: np.ndarray | None = None  # (3, 3)
     points_2d: np.ndarray | None = None  # (M, 2)
+    landmarks_flame: np.ndarray | None = None  # (N, 2)
+    landmarks_branch: np.ndarray | None = None  # (N, 2)
 
 
 def _field(
@@ -125,12 +136,14 @@ def parse_prediction(
         KEYPOINTS_3D: ("keypoints_3d", (num_keypoints, 3), True),
         ROTATION: ("rotation", (3, 3), False),
         POINTS_2D: ("points_2d", (None, 2), False),
+        LANDMARKS_FLAME: ("landmarks_flame", (num_landmarks, 2), False),
+        LANDMARKS_BRANCH: ("landmarks_branch", (num_landmarks, 2), False),
     }
     values: dict[str, np.ndarray] = {}
     problems: list[Problem] = []
     for name, (attr, shape, flat) in specs.items():
         if name not in raw:
-            if name != POINTS_2D:
+            if name not in OPTIONAL_FIELDS:
                 problems.append(Problem(item_id, name, "missing_field", f"no '{name}'"))
             continue
         result = _field(item_id, name, raw[name], shape, flat)
@@ -158,16 +171,24 @@ def make_prediction(
     keypoints_3d: Any,
     rotation: Any,
     points_2d: Any | None = None,
+    landmarks_flame: Any | None = None,
+    landmarks_branch: Any | None = None,
 ) -> dict[str, list]:
-    """One submission entry from arrays (float32 values, which JSON stores and reads back exactly)."""
+    """One submission entry from arrays (float32 values, which JSON stores and reads back exactly);
+    the optional extensions are written when given."""
     entry = {
         LANDMARKS_2D: np.asarray(landmarks_2d, dtype=np.float32).tolist(),
         POINTS_3D: np.asarray(points_3d, dtype=np.float32).tolist(),
         KEYPOINTS_3D: np.asarray(keypoints_3d, dtype=np.float32).tolist(),
         ROTATION: np.asarray(rotation, dtype=np.float32).tolist(),
     }
-    if points_2d is not None:
-        entry[POINTS_2D] = np.asarray(points_2d, dtype=np.float32).tolist()
+    for key, value in (
+        (POINTS_2D, points_2d),
+        (LANDMARKS_FLAME, landmarks_flame),
+        (LANDMARKS_BRANCH, landmarks_branch),
+    ):
+        if value is not None:
+            entry[key] = np.asarray(value, dtype=np.float32).tolist()
     return entry
 
 

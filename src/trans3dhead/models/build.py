@@ -64,21 +64,22 @@ def build_model(config: Config, assets: FlameAssets) -> nn.Module:
     m = config.model
     flame = build_flame(config, assets)
     backbone = build_backbone(m.backbone, pretrained=m.pretrained, strides=backbone_strides(config))
+    extra = {} if m.dropout is None else {"dropout": m.dropout}  # None: the architecture's default
     if m.arch == "dad3dnet":
-        return DAD3DNet(backbone=backbone, flame=flame)
+        return DAD3DNet(backbone=backbone, flame=flame, pose_init=m.pose_init, **extra)
     return Trans3DHead(
         backbone=backbone,
         flame=flame,
         d_model=m.d_model,
         nhead=m.nhead,
         dim_feedforward=m.dim_feedforward,
-        dropout=m.dropout,
         num_encoder_layers=m.encoder_layers,
         num_decoder_layers=m.decoder_layers,
         qamem=m.qamem,
         mqinit=m.mqinit,
         marr=m.marr,
         multitask=m.multitask,
+        **extra,
     )
 
 

@@ -23,12 +23,18 @@ from torch import Tensor, nn
 from trans3dhead.flame.layer import FlameLayer
 from trans3dhead.models.backbone import Backbone, check_images
 from trans3dhead.models.bifpn import BiFPN
+from trans3dhead.models.initial import initial_params
 from trans3dhead.models.normalize import ImageNormalizer
 from trans3dhead.types import HeadOutput
 
-__all__ = ["DAD3DNet", "FusionLayer", "RegressionHead"]
+__all__ = ["DAD3DNet", "FusionLayer", "RegressionHead", "POSE_INITS"]
 
 _STAGES = (4, 8, 16, 32)
+#: "reference": PyTorch's default init of the pose head, as the reference code (its first predictions
+#: are 135-163 degrees and a factor ~6 in scale away from a plausible head); "frontal_mean": the pose
+#: head's output starts at the frontal mean head filling the crop (:func:`initial_params`).
+POSE_INITS = ("reference", "frontal_mean")
+_FRONTAL_STD = 1e-3
 
 
 class FusionLayer(nn.Module):
@@ -78,6 +84,7 @@ class DAD3DNet(nn.Module):
         pyramid_channels: BiFPN width (256); pyramid_blocks: number of BiFPN blocks (2).
         head_hidden / dropout: hidden width (512) and dropout (0.3) of the three regression heads.
         shape_limit: the shape head outputs ``tanh(x) * shape_limit`` (3).
+        pose_init: one of :data:`POSE_INITS` ("reference").
     """
 
     def __init__(
@@ -91,9 +98,14 @@ class DAD3DNet(nn.Module):
         head_hidden: int = 512,
         dropout: float = 0.3,
         shape_limit: float = 3.0,
+        pose_init: str = "reference",
     ) -> None:
         super().__init__()
         _check_backbone(backbone)
+        if pose_init not in POSE_INITS:
+            raise ValueError(f"pose_init must be one of {POSE_INITS}, got {pose_init!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if num_landmarks < 1:
             raise ValueError(f"num_landmarks must be positive, got {num_landmarks}")
         channels = backbone.stage_channels
@@ -124,6 +136,15 @@ class DAD3DNet(nn.Module):
         self.shape_head = head(self.num_shape_values)
         self.pose_head = head(num_pose_values)
         self.landmark_head = head(2 * num_landmarks)
+        self.pose_init = pose_init
+        if pose_init == "frontal_mean":
+            last = self.pose_head.mlp[-1]
+            nn.init.normal_(last.weight, std=_FRONTAL_STD)  # small: the first outputs are the bias
+            with torch.no_grad():
+                last.bias.copy_(initial_params(flame)[self.num_shape_values :])
+
+    #: DAD-3DNet regresses its own 68 landmarks (the landmark head) besides the FLAME reprojection.
+    has_landmark_branch = True
 
     def forward(self, images: Tensor) -> HeadOutput:
         """images (B, 3, H, W) RGB in [0, 1] (normalised here with the model's buffers) -> :class:`HeadOutput`

@@ -26,10 +26,12 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MarrMode", "MARR_MODES", "LandmarkHead", "mean_face_from_landmarks"]
+__all__ = ["MarrMode", "MARR_MODES", "MEAN_FACE_MODES", "LandmarkHead", "mean_face_from_landmarks"]
 
 MarrMode = Literal["fixed", "learned_mean", "learned_random", "off"]
 MARR_MODES: tuple[str, ...] = get_args(MarrMode)
+#: The modes whose ``F_a`` starts from the training set's mean face (:meth:`LandmarkHead.set_mean_face`).
+MEAN_FACE_MODES: tuple[str, ...] = ("fixed", "learned_mean")
 _LAST_LAYER_STD = 1e-3
 
 
@@ -104,7 +106,7 @@ class LandmarkHead(nn.Module):
     @torch.no_grad()
     def set_mean_face(self, mean_face: Tensor) -> None:
         """Set ``F_a`` (N, 2) (normalised crop coordinates): for the "fixed" and "learned_mean" modes."""
-        if self.mode not in ("fixed", "learned_mean"):
+        if self.mode not in MEAN_FACE_MODES:
             raise ValueError(
                 f"set_mean_face needs MARR mode 'fixed' or 'learned_mean', this head has {self.mode!r}"
             )

@@ -1,4 +1,6 @@
-"""ResNet-18/34/50 (He et al. 2016, "v1.5": the stride of a bottleneck sits in its 3x3 convolution).
+"""ResNet-18/34/50 (He et al. 2016).  ``resnet50`` is torchvision's "v1.5" (the stride of a downsampling
+bottleneck sits in its 3x3 convolution); ``resnet50_v1`` is the original layout with the stride in the
+first 1x1 convolution, as pytorchcv's ``resnet50`` (the encoder of the DAD-3DNet reference code).
 
 Letters: B batch, C channels, H/W feature-map size.
 
@@ -65,16 +67,17 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3 (strided), 1x1 expand by 4: (B, C_in, H, W) -> (B, 4 * width, H/s, W/s)."""
+    """1x1 reduce, 3x3, 1x1 expand by 4: (B, C_in, H, W) -> (B, 4 * width, H/s, W/s).  The stride sits in
+    the 3x3 ("v1.5", torchvision) or, with ``stride_in_1x1``, in the first 1x1 ("v1", pytorchcv)."""
 
     expansion = 4
 
-    def __init__(self, *, in_channels: int, width: int, stride: int = 1) -> None:
+    def __init__(self, *, in_channels: int, width: int, stride: int = 1, stride_in_1x1: bool = False) -> None:
         super().__init__()
         out_channels = width * self.expansion
-        self.conv1 = _conv1x1(in_channels, width)
+        self.conv1 = _conv1x1(in_channels, width, stride if stride_in_1x1 else 1)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = _conv3x3(width, width, stride)
+        self.conv2 = _conv3x3(width, width, 1 if stride_in_1x1 else stride)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = _conv1x1(width, out_channels)
         self.bn3 = nn.BatchNorm2d(out_channels)
@@ -95,19 +98,28 @@ class ResNet(Backbone):
     Args:
         depth: 18, 34 or 50.
         strides: strides returned by ``forward`` (see :class:`Backbone`).
+        stride_in_1x1: bottlenecks stride in their first 1x1 convolution (ResNet v1; depth 50 only).
         num_classes: build the ImageNet classifier ``fc`` (for :meth:`classify`); None for features only.
     """
 
     def __init__(
-        self, *, depth: int = 50, strides: Sequence[int] = (32,), num_classes: int | None = None
+        self,
+        *,
+        depth: int = 50,
+        strides: Sequence[int] = (32,),
+        num_classes: int | None = None,
+        stride_in_1x1: bool = False,
     ) -> None:
         if depth not in RESNET_DEPTHS:
             raise ValueError(f"ResNet depth must be one of {sorted(RESNET_DEPTHS)}, got {depth}")
         kind, counts = RESNET_DEPTHS[depth]
+        if stride_in_1x1 and kind != "bottleneck":
+            raise ValueError(f"stride_in_1x1 applies to bottleneck ResNets (depth 50), got depth {depth}")
+        extra = {"stride_in_1x1": True} if stride_in_1x1 else {}
         block = BasicBlock if kind == "basic" else Bottleneck
         channels = {s: w * block.expansion for s, w in zip(_STAGE_STRIDES, _STAGE_WIDTHS, strict=True)}
         super().__init__(strides=strides, stage_channels=channels, classifier_prefixes=("fc.",))
-        self.depth = depth
+        self.depth, self.stride_in_1x1 = depth, stride_in_1x1
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
@@ -117,11 +129,19 @@ class ResNet(Backbone):
             stride = 1 if index == 0 else 2  # the stem already brings stage 1 to stride 4
             blocks = []
             for b in range(count):
-                blocks.append(block(in_channels=in_channels, width=width, stride=stride if b == 0 else 1))
+                blocks.append(
+                    block(in_channels=in_channels, width=width, stride=stride if b == 0 else 1, **extra)
+                )
                 in_channels = width * block.expansion
             setattr(self, f"layer{index + 1}", nn.Sequential(*blocks))
         self.fc = nn.Linear(in_channels, num_classes) if num_classes is not None else None
         self._init_weights()
+
+    def convert_state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """pytorchcv's ResNet names (``features.stageI.unitJ.body.convK.conv``) -> torchvision's."""
+        from trans3dhead.models.imagenet import is_pytorchcv_state, pytorchcv_to_torchvision
+
+        return pytorchcv_to_torchvision(state) if is_pytorchcv_state(state) else state
 
     def _init_weights(self) -> None:
         """He-normal (fan-out) convolutions, unit BatchNorm, as torchvision initialises ResNets."""

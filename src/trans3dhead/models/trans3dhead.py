@@ -38,9 +38,9 @@ import torch
 from torch import Tensor, nn
 
 from trans3dhead.flame.layer import FlameLayer
-from trans3dhead.geometry.rotation import matrix_to_rotation_6d
 from trans3dhead.models.decoder import MemoryQueryInit, TransformerDecoder, TransformerEncoder
-from trans3dhead.models.marr import MARR_MODES, LandmarkHead, MarrMode
+from trans3dhead.models.initial import FRONTAL_ROTATION, initial_params
+from trans3dhead.models.marr import MARR_MODES, MEAN_FACE_MODES, LandmarkHead, MarrMode
 from trans3dhead.models.normalize import ImageNormalizer
 from trans3dhead.models.positional import SinePositionEncoding
 from trans3dhead.types import HeadOutput
@@ -50,32 +50,6 @@ __all__ = ["BranchMode", "BRANCH_MODES", "FRONTAL_ROTATION", "Trans3DHead", "ini
 BranchMode = Literal["off", "landmarks", "both"]
 BRANCH_MODES: tuple[str, ...] = get_args(BranchMode)
 _READOUT_STD = 1e-3
-#: Rotation of a frontal face: FLAME's y-up frame seen from an image-y-down camera.
-FRONTAL_ROTATION = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))
-
-
-@torch.no_grad()
-def initial_params(flame: FlameLayer, *, fill: float = 0.8) -> Tensor:
-    """A plausible parameter vector (K,): FLAME's mean head, frontal, centred, filling ``fill`` of the crop.
-
-    The extent is measured on the "head" vertex subset (all vertices when the assets have none).
-    """
-    if not 0.0 < fill <= 1.0:
-        raise ValueError(f"fill must be in (0, 1], got fill={fill}")
-    layout = flame.layout
-    params = flame.v_template.new_zeros(1, layout.total)
-    rotation = torch.tensor(FRONTAL_ROTATION, dtype=params.dtype, device=params.device)
-    params[:, layout.slices["rotation"]] = matrix_to_rotation_6d(rotation)
-    posed = flame(params).posed_vertices[0]  # (V, 3) at scale factor 1, no translation
-    if "head" in flame.subset_names:
-        posed = posed[flame.subset("head")]
-    low, high = posed[:, :2].min(dim=0).values, posed[:, :2].max(dim=0).values  # (2,), (2,)
-    factor = 2.0 * fill / (high - low).max()  # crop coordinates span [-1, 1]
-    params[0, layout.slices["scale"]] = factor - 1.0  # FLAME uses scale + 1
-    translation = params.new_zeros(3)
-    translation[:2] = -factor * (low + high) / 2  # centre of the box -> centre of the crop
-    params[0, layout.slices["translation"]] = translation
-    return params[0]
 
 
 class QueryDecoder(nn.Module):
@@ -239,6 +213,15 @@ class Trans3DHead(nn.Module):
                 marr=marr,
                 **sizes,
             )
+
+    @property
+    def has_landmark_branch(self) -> bool:
+        return self.landmark_branch is not None
+
+    @property
+    def needs_mean_face(self) -> bool:
+        """Whether MARR's ``F_a`` must be set from the training set (modes "fixed" and "learned_mean")."""
+        return self.landmark_branch is not None and self.landmark_branch.head.mode in MEAN_FACE_MODES
 
     def set_mean_face(self, mean_face: Tensor) -> None:
         """Set MARR's ``F_a`` (N, 2), normalised crop coordinates (e.g. from ``mean_face_from_landmarks``)."""
