@@ -58,7 +58,7 @@ def test_step_schedule_warms_up_and_decays_at_the_planned_step():
     config = load_config(None, ["train.epochs=3", "train.lr=1.0", "train.warmup_steps=2"])
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.Adam([param], lr=1.0)
-    scheduler = build_scheduler(optimizer, config.train, steps_per_epoch=10)
+    scheduler = build_scheduler(optimizer, config.train, total_steps=30)
     lrs = []
     for _ in range(30):
         lrs.append(optimizer.param_groups[0]["lr"])
@@ -71,7 +71,7 @@ def test_step_schedule_warms_up_and_decays_at_the_planned_step():
 def test_plateau_schedule_follows_the_reference():
     config = load_config("configs/dad3dnet_r50.yaml")
     optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=config.train.lr)
-    scheduler = build_scheduler(optimizer, config.train, steps_per_epoch=1)
+    scheduler = build_scheduler(optimizer, config.train, total_steps=500)
     assert (scheduler.factor, scheduler.patience, scheduler.min_lrs) == (0.5, 8, [1e-6])
     assert (config.train.lr, config.train.backbone_lr_mult, config.data.batch_size) == (1e-3, 1.0, 64)
     assert (config.train.early_stop_patience, config.train.min_epochs, config.train.epochs) == (10, 100, 500)
@@ -187,3 +187,10 @@ def test_dad3dnet_dropout_and_frontal_mean_pose_start(tmp_path):
     with torch.no_grad():
         far = matrix_to_euler(reference(torch.rand(4, 3, 64, 64)).flame.rotation.double())
     assert far.abs().max() > 20.0  # the reference init starts far from frontal
+
+
+def test_an_override_of_one_weight_keeps_the_others():
+    config = load_config(None, ["loss.weights.euler=0.0"])
+    assert config.loss.weights == {"landmarks": 300.0, "shape3d": 50.0, "reprojection": 0.05, "euler": 0.0}
+    config = load_config("configs/dad3dnet_r50.yaml", ["loss.weights.euler=0.05"])
+    assert config.loss.weights["heatmap"] == 1.0 and config.loss.weights["euler"] == 0.05

@@ -178,6 +178,10 @@ class TrainConfig:
     log_every: int = 10  # CSV log every N steps
     tensorboard: bool = False
     max_steps_per_epoch: int = 0  # 0 = full epochs (a positive value shortens epochs for smoke runs)
+    max_steps: int = 0  # stop after this many optimiser steps in all (0: the epochs decide); budgeted runs
+    # a checkpoint whose model weights start this run (fine-tuning); its architecture must match the
+    # config's.  Optimiser, schedule and epochs start afresh; MARR's mean face is recomputed.
+    init_from: str | None = None
 
 
 @dataclass
@@ -288,7 +292,7 @@ def _validate(config: Config, source: str) -> None:
     if any(not 0 < m < 1 for m in config.train.milestones):
         raise ConfigError(f"{source}: train.milestones are fractions of the planned steps in (0, 1)")
     t = config.train
-    for key in ("warmup_steps", "early_stop_patience", "min_epochs", "plateau_patience"):
+    for key in ("warmup_steps", "early_stop_patience", "min_epochs", "plateau_patience", "max_steps"):
         if getattr(t, key) < 0:
             raise ConfigError(f"{source}: train.{key} must be >= 0, got {getattr(t, key)}")
     if config.model.pose_init != "reference" and config.model.arch != "dad3dnet":
@@ -379,7 +383,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         path, source = Path(path), str(path)
         data = _read_config_file(path)
     if overrides:
-        data = apply_overrides(data, overrides)
+        # overrides apply to the effective values (defaults filled in), so that e.g.
+        # loss.weights.euler=0 changes one weight of the default weights rather than replacing them
+        full = config_to_dict(_section_from_dict(Config, data, source))
+        data = apply_overrides(full, overrides)
         source += " + overrides"
     return config_from_dict(data, source=source)
 

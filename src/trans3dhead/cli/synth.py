@@ -50,6 +50,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_count, default=0, metavar="S", help="dataset seed (default 0)")
     p.add_argument("--workers", type=_at_least(1), default=1, metavar="K", help="worker processes (1)")
     p.add_argument(
+        "--focal",
+        type=float,
+        nargs=2,
+        default=(0.9, 4.0),
+        metavar=("LOW", "HIGH"),
+        help="focal length range in image sizes, log-uniform (default 0.9 4: wide angle to tele)",
+    )
+    p.add_argument(
         "--supersample", type=_at_least(1), default=1, metavar="N", help="anti-aliasing samples per axis (1)"
     )
     add_asset_args(p)
@@ -89,7 +97,7 @@ def _run(args: argparse.Namespace, counts: dict[str, int]) -> tuple[int, int, fl
     from trans3dhead.data.synthetic import SceneOptions, generate_dataset
     from trans3dhead.flame import load_assets
 
-    options = SceneOptions(size=args.size, supersample=args.supersample)
+    options = SceneOptions(size=args.size, supersample=args.supersample, focal_range=tuple(args.focal))
     assets = load_assets(args.flame, args.aux)
     events = generate_dataset(
         args.out, assets=assets, counts=counts, seed=args.seed, options=options, workers=args.workers

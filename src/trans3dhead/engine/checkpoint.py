@@ -20,6 +20,7 @@ import trans3dhead
 from trans3dhead.atomic import atomic_open
 
 __all__ = [
+    "slim_checkpoint",
     "code_version",
     "rng_state",
     "set_rng_state",
@@ -109,3 +110,24 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
             f"({FORMAT_VERSION}); upgrade trans3dhead"
         )
     return data
+
+
+def slim_checkpoint(
+    source: str | Path, target: str | Path, *, dtype: torch.dtype = torch.float16
+) -> dict[str, Any]:
+    """Write a deployable copy of ``source``: the model weights (floating-point tensors stored as
+    ``dtype``; they load into float32 models unchanged) and the resolved config, without optimiser,
+    scheduler and RNG state.  Returns what was written (keys ``model``, ``config``, ``slim``)."""
+    data = load_checkpoint(source)
+    model = {
+        key: value.to(dtype) if value.is_floating_point() else value for key, value in data["model"].items()
+    }
+    payload = {
+        "model": model,
+        "config": data["config"],
+        "epoch": data.get("epoch"),
+        "step": data.get("step"),
+        "slim": {"source": str(source), "dtype": str(dtype).removeprefix("torch.")},
+    }
+    save_checkpoint(target, payload)
+    return payload

@@ -171,7 +171,8 @@ def fit(
     steps_per_epoch = math.ceil(len(train_sampler) / config.data.batch_size)
     if t.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, t.max_steps_per_epoch)
-    scheduler = build_scheduler(optimizer, t, steps_per_epoch=steps_per_epoch)
+    planned = t.epochs * steps_per_epoch if not t.max_steps else min(t.max_steps, t.epochs * steps_per_epoch)
+    scheduler = build_scheduler(optimizer, t, total_steps=planned)
     per_step = steps_per_step(scheduler)
 
     # --- start or resume
@@ -192,6 +193,8 @@ def fit(
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, run_dir / "config.yaml")
+        if t.init_from:
+            _init_from(unwrap(model), t.init_from)
         if getattr(unwrap(model), "needs_mean_face", False):  # MARR "fixed" / "learned_mean" only
             plain = DAD3DHeadsDataset(split=config.data.train_split, skip_bad=config.data.skip_bad, **common)
             blank = torch.zeros(assets.aux.num_landmarks, 2)
@@ -241,7 +244,7 @@ def fit(
     metrics: dict[str, float] = {}
     select = t.select_metric
     stopped_early = False
-    while epoch < t.epochs and not stopped_early:
+    while epoch < t.epochs and not stopped_early and step < planned:
         train_set.set_epoch(epoch)
         train_sampler.set_epoch(
             epoch, start=min(batch_in_epoch * config.data.batch_size, train_sampler.per_rank)
@@ -257,12 +260,12 @@ def fit(
             grad_clip=t.grad_clip,
             scaler=scaler,
             first_batch_index=batch_in_epoch,
-            max_steps=steps_per_epoch,
+            max_steps=min(steps_per_epoch, batch_in_epoch + planned - step),
             scheduler=scheduler if per_step else None,
             on_step=step_hook,
         )
         epoch, batch_in_epoch = epoch + 1, 0
-        if epoch % t.val_every == 0 or epoch == t.epochs:
+        if epoch % t.val_every == 0 or epoch == t.epochs or step >= planned:
             result = evaluate(
                 unwrap(model),
                 _loader(val_set, val_sampler, config, 0),
@@ -306,6 +309,18 @@ def fit(
         last_metrics=metrics,
         stopped_early=stopped_early,
     )
+
+
+def _init_from(model: nn.Module, path: str) -> None:
+    """Start from a checkpoint's model weights (any float dtype; slim checkpoints store float16)."""
+    weights = load_checkpoint(path)["model"]
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"train.init_from={path}: its weights do not fit this config's model ({exc})"
+        ) from None
+    logger.info("model weights initialised from %s", path)
 
 
 def _early_stop(t, epoch: int, best: dict[str, Any]) -> bool:

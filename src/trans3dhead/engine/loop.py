@@ -102,8 +102,8 @@ class StepSchedule:
         return warm * self.gamma ** sum(step >= m for m in self.milestones)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, steps_per_epoch: int):
-    """``step`` (paper): a per-step :class:`StepSchedule` over ``epochs * steps_per_epoch`` steps (call
+def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, total_steps: int):
+    """``step`` (paper): a per-step :class:`StepSchedule` over the run's ``total_steps`` (call
     ``scheduler.step()`` after every optimiser step).  ``plateau`` (DAD-3DNet reference): reduce on the
     validation metric (call ``scheduler.step(value)`` after every validation)."""
     if config.schedule == "plateau":
@@ -115,7 +115,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, *, st
             min_lr=config.plateau_min_lr,
         )
     schedule = StepSchedule(
-        total_steps=config.epochs * steps_per_epoch,
+        total_steps=total_steps,
         milestones=config.milestones,
         gamma=config.gamma,
         warmup_steps=config.warmup_steps,

@@ -93,6 +93,7 @@ def _settings(assets: FlameAssets, options: SceneOptions, seed: int) -> dict[str
         "format_version": FORMAT_VERSION,
         "seed": seed,
         **asdict(options),
+        "focal_range": list(options.focal_range),  # as JSON reads it back
         "model": model_fingerprint(assets),
     }
 

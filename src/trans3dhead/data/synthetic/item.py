@@ -40,18 +40,24 @@ class SceneOptions:
     supersample: anti-aliasing samples per pixel along each axis (1 = off).
     occluder_prob: probability that an item gets one or two occluders.
     low_quality_prob: probability that an item is degraded ("lq").
+    focal_range: the camera's focal length is ``size * U(low, high)``, log-uniform (default 0.9-4:
+        wide angle to tele; see docs/synthetic.md for what the wide end does to an orthographic fit).
     """
 
     size: int = 256
     supersample: int = 1
     occluder_prob: float = 0.35
     low_quality_prob: float = 0.3
+    focal_range: tuple[float, float] = (0.9, 4.0)
 
     def __post_init__(self) -> None:
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < MIN_SIZE:
             raise ValueError(f"size must be an integer >= {MIN_SIZE} pixels, got {self.size!r}")
         if not isinstance(self.supersample, int) or not 1 <= self.supersample <= 4:
             raise ValueError(f"supersample must be an integer in [1, 4], got {self.supersample!r}")
+        low, high = self.focal_range
+        if not (0.0 < low <= high and np.isfinite(high)):
+            raise ValueError(f"focal_range must be 0 < low <= high (image sizes), got {self.focal_range!r}")
         for name in ("occluder_prob", "low_quality_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -135,7 +141,7 @@ class HeadSynthesizer:
     def _camera(self, rng: np.random.Generator, vertices: np.ndarray, head: HeadSample):
         """(MV, P) quantised, placing the head as :func:`sample_placement` draws it."""
         size = self.options.size
-        placement = sample_placement(rng, size=size)
+        placement = sample_placement(rng, size=size, focal_range=self.options.focal_range)
         points = vertices[self.head_indices]
         centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
         radius = float(np.linalg.norm(points - centre, axis=1).max())

@@ -94,15 +94,19 @@ def sample_head(rng: np.random.Generator, *, num_shape: int, num_expression: int
     return HeadSample(shape=shape, expression=expression, jaw=_jaw(rng), euler=sample_pose(rng))
 
 
-def sample_placement(rng: np.random.Generator, *, size: int) -> Placement:
+def sample_placement(
+    rng: np.random.Generator, *, size: int, focal_range: tuple[float, float] = (0.9, 4.0)
+) -> Placement:
     """Focal length, head size and position in a ``size`` x ``size`` image.
 
-    The focal length is ``size * U(0.9, 4)`` (log-uniform: wide angle to tele).  Usually (85%) the head
+    The focal length is ``size * U(low, high)`` of ``focal_range`` (log-uniform; default 0.9-4: wide
+    angle to tele).  Usually (85%) the head
     spans 25-85% of the image and stays mostly inside; otherwise it is large (70-140%) and its centre may
     sit anywhere in the central 90%, so the head is partly outside the frame.  The centre always projects
     inside the image, so the clipped head box is never empty.
     """
-    focal = size * math.exp(rng.uniform(math.log(0.9), math.log(4.0)))
+    low, high = focal_range
+    focal = size * math.exp(rng.uniform(math.log(low), math.log(high)))
     if rng.uniform() < 0.85:
         fraction = rng.uniform(0.25, 0.85)
         slack = max(0.0, (1.0 - fraction) / 2.0 - 0.02)

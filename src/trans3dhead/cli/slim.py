@@ -1,0 +1,35 @@
+"""``trans3dhead slim-checkpoint SRC DST``: a deployable checkpoint (weights in float16 and the config)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "slim-checkpoint",
+        help="copy a checkpoint without optimiser state, weights in float16 (about 1/6 of last.pt)",
+        description="Writes DST with the model weights (floating-point tensors as float16, or float32 with "
+        "--fp32) and the resolved config only.  predict, eval, export, HeadAligner and train.init_from "
+        "read it like any checkpoint; it cannot resume training.",
+    )
+    p.add_argument("source", help="checkpoint written by `trans3dhead train` (last.pt / best.pt)")
+    p.add_argument("target", help="file to write (must not exist)")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    p.set_defaults(func=slim)
+
+
+def slim(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from trans3dhead.engine.checkpoint import slim_checkpoint
+
+    target = Path(args.target)
+    if target.exists():
+        raise ValueError(f"{target} exists already: choose another file")
+    slim_checkpoint(args.source, target, dtype=torch.float32 if args.fp32 else torch.float16)
+    size = target.stat().st_size / 2**20
+    print(f"wrote {target} ({size:.1f} MiB)")
+    return 0
