@@ -31,3 +31,51 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
 def test_demo_bad_arguments(capsys):
     assert main(["demo", "--epochs", "0"]) == 2
     assert "--epochs must be positive" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_starts_from_a_slim_checkpoint_and_fine_tunes(tmp_path, capsys):
+    import torch
+
+    from trans3dhead.engine.checkpoint import load_checkpoint
+
+    assert main(["demo", "--tiny", "--out", str(tmp_path / "scratch")]) == 0
+    slim = tmp_path / "start.pt"
+    assert main(["slim-checkpoint", str(tmp_path / "scratch" / "run" / "last.pt"), str(slim)]) == 0
+    stored = load_checkpoint(slim)
+    assert "optimizer" not in stored and stored["model"]["param_branch.offset"].dtype == torch.float16
+    assert main(["slim-checkpoint", str(tmp_path / "scratch" / "run" / "last.pt"), str(slim)]) == 2  # exists
+    out = tmp_path / "tuned"
+    assert main(["demo", "--tiny", "--start", str(slim), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["start"] == str(slim)
+    assert summary["start_metrics"]["overall"]["nme_flame"]["scored"] == 6
+    # the fine-tuning started from the slim weights (float16 -> float32), not from ImageNet
+    run_config = json.loads(json.dumps(load_checkpoint(out / "run" / "last.pt")["config"]))
+    assert run_config["train"]["init_from"] == str(slim) and run_config["model"]["pretrained"] == "none"
+    page = (out / "index.html").read_text()
+    assert "The shipped pretrained model, as it is" in page and "fine-tuned here for 1 epochs" in page
+    # the evaluation before fine-tuning is the start checkpoint's own
+    again = tmp_path / "eval_again"
+    args = ["eval", "--checkpoint", str(slim), "--data", str(out / "data"), "--split", "test"]
+    assert main([*args, "--out", str(again)]) == 0
+    before = json.loads((out / "eval_start" / "metrics.json").read_text())["results"]
+    after = json.loads((again / "metrics.json").read_text())["results"]
+    assert after == pytest.approx(before, rel=1e-5)  # another batch size: float rounding only
+
+
+def test_init_from_refuses_other_architectures(tmp_path):
+    from train_helpers import make_training_setup
+
+    from trans3dhead.config import load_config
+    from trans3dhead.engine.fit import fit
+
+    overrides = make_training_setup(tmp_path)
+    fit(load_config(None, [*overrides, "train.epochs=1"]), tmp_path / "a")
+    start = f"train.init_from={tmp_path / 'a' / 'last.pt'}"
+    config = load_config(None, [*overrides, "train.epochs=1", start])
+    result = fit(config, tmp_path / "b")
+    assert result.step == 3
+    other = load_config(None, [*overrides, "model.decoder_layers=1", start])
+    with pytest.raises(ValueError, match="train.init_from=.*do not fit"):
+        fit(other, tmp_path / "c")
