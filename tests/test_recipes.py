@@ -75,7 +75,7 @@ def test_plateau_schedule_follows_the_reference():
     assert (scheduler.factor, scheduler.patience, scheduler.min_lrs) == (0.5, 8, [1e-6])
     assert (config.train.lr, config.train.backbone_lr_mult, config.data.batch_size) == (1e-3, 1.0, 64)
     assert (config.train.early_stop_patience, config.train.min_epochs, config.train.epochs) == (10, 100, 500)
-    assert not config.data.augment and not config.train.amp
+    assert not config.data.augment and config.train.amp == "off"
 
 
 def test_early_stopping_and_selection(tmp_path):

@@ -170,7 +170,9 @@ class TrainConfig:
     early_stop_patience: int = 0  # stop after this many validations without improvement; 0 = never
     min_epochs: int = 0  # early stopping never ends a run before this epoch
     grad_clip: float = 0.0  # max gradient norm; 0 = off
-    amp: bool = False  # mixed precision (CUDA only)
+    # mixed precision: off | bf16 (CPU or CUDA autocast) | fp16 (CUDA autocast with a gradient scaler);
+    # FLAME, rotations, projections and the losses always run in float32.  true/false read as fp16/off.
+    amp: str | bool = "off"
     seed: int = 0
     deterministic: bool = False
     checkpoint_every: int = 0  # also checkpoint every N optimiser steps; 0 = only at epoch ends
@@ -200,6 +202,7 @@ _CHOICES = {
     ("model", "marr"): ("fixed", "learned_mean", "learned_random", "off"),
     ("model", "pose_init"): ("reference", "frontal_mean"),
     ("train", "schedule"): ("step", "plateau"),
+    ("train", "amp"): ("off", "bf16", "fp16"),
     ("train", "select_metric"): ("nme_flame", "nme_branch", "pose_error"),
 }
 
@@ -270,6 +273,8 @@ def _section_from_dict(cls: type, data: Any, where: str) -> Any:
 
 
 def _validate(config: Config, source: str) -> None:
+    if isinstance(config.train.amp, bool):  # the earlier boolean key (fp16 on CUDA)
+        config.train.amp = "fp16" if config.train.amp else "off"
     for (section, key), allowed in _CHOICES.items():
         value = getattr(getattr(config, section), key)
         if value not in allowed:

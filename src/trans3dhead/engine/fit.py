@@ -145,7 +145,9 @@ def fit(
     model = build_model(built, assets).to(dist.device)
     criterion = build_criterion(config, unwrap(model).flame)
     optimizer = build_optimizer(model, t)
-    scaler = torch.amp.GradScaler("cuda") if t.amp and dist.device.type == "cuda" else None
+    if t.amp == "fp16" and dist.device.type != "cuda":
+        raise ValueError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 (or off) on the CPU")
+    scaler = torch.amp.GradScaler("cuda") if t.amp == "fp16" else None
 
     # --- data
     common = {
@@ -259,6 +261,7 @@ def fit(
             device=dist.device,
             grad_clip=t.grad_clip,
             scaler=scaler,
+            amp=t.amp,
             first_batch_index=batch_in_epoch,
             max_steps=min(steps_per_epoch, batch_in_epoch + planned - step),
             scheduler=scheduler if per_step else None,

@@ -128,6 +128,15 @@ def steps_per_step(scheduler) -> bool:
     return isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR)
 
 
+def _autocast(amp: str, device: torch.device, scaler: torch.amp.GradScaler | None):
+    """The forward's mixed-precision context: ``amp`` off | bf16 | fp16 (fp16 needs the scaler)."""
+    if amp == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if amp == "fp16" or scaler is not None:
+        return torch.autocast(device.type, dtype=torch.float16)
+    return nullcontext()
+
+
 def train_one_epoch(
     *,
     model: nn.Module,
@@ -139,6 +148,7 @@ def train_one_epoch(
     device: torch.device,
     grad_clip: float = 0.0,
     scaler: torch.amp.GradScaler | None = None,
+    amp: str = "off",
     first_batch_index: int = 0,
     max_steps: int = 0,
     scheduler=None,
@@ -147,12 +157,13 @@ def train_one_epoch(
     """Train over ``batches`` (None entries, batches whose items were all bad, are skipped).
 
     ``step`` is the global step before this epoch's first batch; returns the global step after the last.
+    ``amp`` ("off", "bf16", "fp16") runs the forward under autocast; fp16 also needs ``scaler``.
     ``scheduler`` (optional) is stepped after every optimiser step; ``on_step`` is called after every
     optimiser step (progress bars, logs, checkpoints).  A non-finite loss
     raises :class:`NonFiniteLossError` before any parameter is touched.
     """
     model.train()
-    autocast = torch.autocast("cuda", dtype=torch.float16) if scaler is not None else nullcontext()
+    autocast = _autocast(amp, device, scaler)
     batch_index = first_batch_index
     for batch in batches:
         if batch is None:

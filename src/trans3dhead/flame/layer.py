@@ -81,6 +81,10 @@ class FlameLayer(nn.Module):
         self.register_buffer("j_regressor", _buffer(model.j_regressor, f32), persistent=False)
         self.register_buffer("lbs_weights", _buffer(model.weights, f32), persistent=False)
         self.register_buffer("parents", _buffer(model.parents, i64), persistent=False)
+        self.parent_indices = tuple(
+            int(p) for p in model.parents
+        )  # the kinematic walk reads ints, not tensors
+        self.register_buffer("mesh_offset", torch.tensor([0.0, 0.0, MESH_OFFSET_Z]), persistent=False)
         self.register_buffer("faces", _buffer(model.faces, i64), persistent=False)
         # Landmark embedding: vertex indices of each landmark's face (N, 3) and barycentrics (N, 3).
         self.register_buffer(
@@ -122,7 +126,7 @@ class FlameLayer(nn.Module):
             shapedirs=self.shapedirs,
             posedirs=self.posedirs,
             j_regressor=self.j_regressor,
-            parents=self.parents,
+            parents=self.parent_indices,
             weights=self.lbs_weights,
         ).vertices
 
@@ -132,12 +136,19 @@ class FlameLayer(nn.Module):
         return torch.einsum("bnkd,nk->bnd", corners, self.landmark_bary)
 
     def forward(self, params: Tensor) -> FlameOutput:
-        """params (B, K) in :attr:`layout` -> :class:`FlameOutput`.  Never writes into ``params``."""
+        """params (B, K) in :attr:`layout` -> :class:`FlameOutput`.  Never writes into ``params``.
+
+        Always computed in float32, also inside an autocast region (bf16 / fp16 training): skinning,
+        rotations and projections need the precision, and they are a small part of the cost.
+        """
+        with torch.autocast(device_type=params.device.type, enabled=False):
+            return self._forward(params.float())
+
+    def _forward(self, params: Tensor) -> FlameOutput:
         p = self.layout.split(params)
         jaw = p.jaw if self.layout.jaw else None
         vertices = self.shaped_vertices(shape=p.shape, expression=p.expression, jaw=jaw)
-        offset = vertices.new_tensor([0.0, 0.0, MESH_OFFSET_Z])
-        vertices = vertices + offset
+        vertices = vertices + self.mesh_offset
         rotation = rotation_6d_to_matrix(p.rotation)  # (B, 3, 3)
         posed = vertices @ rotation.transpose(1, 2)  # row-vector form of R @ v
         projected = ortho_project(posed, p.scale, p.translation, image_size=self.image_size)

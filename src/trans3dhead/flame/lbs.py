@@ -10,6 +10,7 @@ mesh, a kinematic chain of rigid transforms, then skinning with per-vertex weigh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -52,21 +53,31 @@ def pose_features(rotations: Tensor) -> Tensor:
     return (rotations[:, 1:] - eye).flatten(start_dim=1)
 
 
-def rigid_transforms(rotations: Tensor, joints: Tensor, parents: Tensor) -> tuple[Tensor, Tensor]:
+def _parent_list(parents: Sequence[int] | Tensor) -> tuple[int, ...]:
+    if isinstance(parents, Tensor):  # deliberate host sync: pass Python ints in the hot path
+        return tuple(int(p) for p in parents.tolist())
+    return tuple(int(p) for p in parents)
+
+
+def rigid_transforms(
+    rotations: Tensor, joints: Tensor, parents: Sequence[int] | Tensor
+) -> tuple[Tensor, Tensor]:
     """Walk the kinematic chain.
 
     Args:
         rotations: (B, J, 3, 3) local joint rotations.
         joints: (B, J, 3) rest-pose joint locations.
-        parents: (J,) parent index of each joint, -1 for the root; parents precede children.
+        parents: (J,) parent index of each joint, -1 for the root; parents precede children.  Plain
+            Python ints (the tree is fixed): the walk then never reads a device tensor on the host.
 
     Returns:
         posed_joints (B, J, 3) and the skinning transforms (B, J, 4, 4) that map rest-pose points to posed
         points (the world transform of each joint with its rest location removed).
     """
+    parents = _parent_list(parents)
     batch, num_joints = joints.shape[:2]
-    rel_joints = joints.clone()
-    rel_joints[:, 1:] = joints[:, 1:] - joints[:, parents[1:]]  # offsets from the parent joint
+    parent_joints = torch.stack([joints[:, p] for p in parents[1:]], dim=1)  # (B, J - 1, 3)
+    rel_joints = torch.cat([joints[:, :1], joints[:, 1:] - parent_joints], dim=1)  # offsets from the parent
     # Local 4x4 transforms [R | t] with t the offset from the parent.
     local = torch.zeros(batch, num_joints, 4, 4, dtype=joints.dtype, device=joints.device)
     local[..., :3, :3] = rotations
@@ -74,7 +85,7 @@ def rigid_transforms(rotations: Tensor, joints: Tensor, parents: Tensor) -> tupl
     local[..., 3, 3] = 1.0
     world = [local[:, 0]]
     for j in range(1, num_joints):
-        world.append(world[int(parents[j])] @ local[:, j])
+        world.append(world[parents[j]] @ local[:, j])
     world_t = torch.stack(world, dim=1)  # (B, J, 4, 4)
     posed_joints = world_t[..., :3, 3]
     # Remove the rest-pose joint location so the transform acts on rest-pose vertices.
@@ -99,7 +110,7 @@ def lbs(
     shapedirs: Tensor,
     posedirs: Tensor,
     j_regressor: Tensor,
-    parents: Tensor,
+    parents: Sequence[int] | Tensor,
     weights: Tensor,
 ) -> LbsOutput:
     """Full FLAME linear blend skinning.
@@ -111,7 +122,7 @@ def lbs(
         shapedirs: (V, 3, K) blendshape basis.
         posedirs: (P, V * 3) pose-corrective basis, P = (J - 1) * 9.
         j_regressor: (J, V) joint regressor.
-        parents: (J,) kinematic tree, -1 for the root.
+        parents: (J,) kinematic tree, -1 for the root (Python ints: see :func:`rigid_transforms`).
         weights: (V, J) skinning weights.
     """
     batch = betas.shape[0]

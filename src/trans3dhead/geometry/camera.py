@@ -159,7 +159,7 @@ def ortho_camera_matrix(
         raise ValueError(f"rotation must be a tensor of shape (..., 3, 3), got {shape}")
     half = 0.5 * image_size
     factor = _scale_factor(scale, translation)[..., None, None]  # (..., 1, 1)
-    offset = _planar(translation) + translation.new_tensor([1.0, 1.0, 0.0])
+    offset = torch.cat((translation[..., :2] + 1.0, torch.zeros_like(translation[..., 2:])), dim=-1)
     linear = half * factor * rotation  # (..., 3, 3)
     shift = (half * offset)[..., :, None].expand(*linear.shape[:-1], 1)  # (..., 3, 1)
     return torch.cat((linear, shift), dim=-1)

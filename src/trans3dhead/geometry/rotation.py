@@ -239,5 +239,5 @@ def gt_rotation(model_view: Tensor) -> Tensor:
     The flip turns the OpenGL camera (y up, looking down -z) into the image frame (y down, z forward).
     """
     _check_last_dims(model_view, (4, 4), "model_view")
-    flip = torch.tensor([1.0, -1.0, -1.0], dtype=model_view.dtype, device=model_view.device)
-    return model_view[..., :3, :3] * flip[:, None]
+    rows = model_view[..., :3, :3]
+    return torch.cat((rows[..., :1, :], -rows[..., 1:, :]), dim=-2)  # rows y and z negated

@@ -21,6 +21,7 @@ Table 3 rows without the Euler loss use ``{**TRANS3DHEAD_WEIGHTS, "euler": 0}``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -134,7 +135,14 @@ class HeadCriterion(nn.Module):
         return [(getattr(self, f"_{prefix}_{name}"), weight) for name, weight in subsets.items()]
 
     def forward(self, output: HeadOutput, targets: HeadTargets) -> LossOutput:
-        """Named unweighted losses (scalars), the weights used, and ``total = sum w * loss``."""
+        """Named unweighted losses (scalars), the weights used, and ``total = sum w * loss``.
+
+        Computed in float32 also inside an autocast region (the network's bf16 / fp16 outputs are cast).
+        """
+        with torch.autocast(device_type=output.params.device.type, enabled=False):
+            return self._forward(_float32(output), targets)
+
+    def _forward(self, output: HeadOutput, targets: HeadTargets) -> LossOutput:
         losses = {name: self._loss(name, output, targets) for name in self.weights}
         total = torch.stack([self.weights[name] * value for name, value in losses.items()]).sum()
         return LossOutput(losses=losses, weights=dict(self.weights), total=total)
@@ -176,3 +184,14 @@ class HeadCriterion(nn.Module):
             radius=self.heatmap_radius,
         )
         return soft_iou_loss(output.heatmaps, target)
+
+
+def _float32(output: HeadOutput) -> HeadOutput:
+    """The network outputs the losses read, in float32 (FLAME's output is float32 already)."""
+    heatmaps = output.heatmaps.float() if output.heatmaps is not None else None
+    return dataclasses.replace(
+        output,
+        landmarks=output.landmarks.float(),
+        landmark_layers=output.landmark_layers.float(),
+        heatmaps=heatmaps,
+    )
