@@ -17,6 +17,7 @@ import torch
 import yaml
 from conftest import make_tiny_flame
 from test_dataset import write_split
+from train_helpers import TINY_SIZES
 
 from trans3dhead.config import load_config
 from trans3dhead.engine.checkpoint import load_checkpoint
@@ -28,12 +29,7 @@ from trans3dhead.models.resnet import ResNet
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
 SMALL = [
-    "model.input_size=64",
-    "model.d_model=32",
-    "model.nhead=4",
-    "model.dim_feedforward=64",
-    "data.batch_size=2",
-    "data.workers=0",
+    *TINY_SIZES,
     "train.epochs=2",
     "train.max_steps_per_epoch=1",
     "train.checkpoint_every=1",

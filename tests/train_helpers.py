@@ -10,14 +10,18 @@ from test_dataset import write_split
 from trans3dhead.flame import FlameAssets, FlameAux, FlameModelData
 from trans3dhead.flame.files import write_aux_dir, write_model_npz
 
-TINY_MODEL = [
-    "model.backbone=resnet18",
+#: Sizes only (no switch, no recipe): what the every-config test may shrink.
+TINY_SIZES = [
     "model.input_size=64",
     "model.d_model=32",
     "model.nhead=4",
     "model.dim_feedforward=64",
     "data.batch_size=2",
     "data.workers=0",
+]
+TINY_MODEL = [
+    "model.backbone=resnet18",
+    *TINY_SIZES,
     "train.lr=1e-3",
     "train.backbone_lr_mult=1.0",
     "train.log_every=1",
