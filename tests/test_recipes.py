@@ -134,6 +134,7 @@ CHANGES = {
         "mqinit": "off",
         "marr": "off",
         "multitask": False,
+        "readout": "per_query",
     },
     "dad3dnet": {"backbone": "resnet34", "input_size": 96, "dropout": 0.1, "pose_init": "frontal_mean"},
 }
@@ -151,6 +152,7 @@ NOT_USED = {
     "mqinit": "Trans3DHead only",
     "marr": "Trans3DHead only",
     "multitask": "Trans3DHead only",
+    "readout": "Trans3DHead only",
 }
 
 

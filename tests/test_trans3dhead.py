@@ -289,3 +289,16 @@ def test_constructor_rejects_bad_values(flame, kwargs, message):
 def test_forward_rejects_wrong_image_size(flame):
     with pytest.raises(ValueError, match=r"images must have shape \(B, 3, 64, 64\)"):
         build(flame)(torch.randn(1, 3, 96, 96))
+
+
+def test_per_query_readout_starts_at_the_initial_head_and_learns_per_parameter(flame):
+    shared, per_query = build(flame).eval(), build(flame, readout="per_query").eval()
+    assert per_query.param_branch.readout_weight.shape == (flame.num_params, 32)
+    images = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        a, b = shared(images).params, per_query(images).params
+    torch.testing.assert_close(b, per_query.param_branch.offset.expand(2, -1), atol=0.05, rtol=0)
+    torch.testing.assert_close(a, b, atol=0.05, rtol=0)  # both start near the same initial prediction
+    per_query(images).params[:, 0].sum().backward()
+    grad = per_query.param_branch.readout_weight.grad
+    assert grad[0].abs().sum() > 0 and grad[1:].abs().sum() == 0  # parameter 0's own weights only

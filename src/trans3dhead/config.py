@@ -112,6 +112,8 @@ class ModelConfig:
     mqinit: str = "landmarks"  # off | landmarks | both
     marr: str = "fixed"  # fixed | learned_mean | learned_random | off (Table 4)
     multitask: bool = True  # landmark branch on; False = only-3DMM (Table A.1.5)
+    # Trans3DHead's 3DMM readout (the paper leaves it open): shared Linear(d, 1) | per_query weights
+    readout: str = "shared"
     # DAD-3DNet only: "reference" (the reference's random pose head) | "frontal_mean" (the pose head starts
     # at a frontal mean head filling the crop, as Trans3DHead's 3DMM branch does)
     pose_init: str = "reference"
@@ -201,6 +203,7 @@ _CHOICES = {
     ("model", "mqinit"): ("off", "landmarks", "both"),
     ("model", "marr"): ("fixed", "learned_mean", "learned_random", "off"),
     ("model", "pose_init"): ("reference", "frontal_mean"),
+    ("model", "readout"): ("shared", "per_query"),
     ("train", "schedule"): ("step", "plateau"),
     ("train", "amp"): ("off", "bf16", "fp16"),
     ("train", "select_metric"): ("nme_flame", "nme_branch", "pose_error"),

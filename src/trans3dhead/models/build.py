@@ -79,6 +79,7 @@ def build_model(config: Config, assets: FlameAssets) -> nn.Module:
         mqinit=m.mqinit,
         marr=m.marr,
         multitask=m.multitask,
+        readout=m.readout,
         **extra,
     )
 

@@ -49,6 +49,8 @@ __all__ = ["BranchMode", "BRANCH_MODES", "FRONTAL_ROTATION", "Trans3DHead", "ini
 
 BranchMode = Literal["off", "landmarks", "both"]
 BRANCH_MODES: tuple[str, ...] = get_args(BranchMode)
+#: How the 3DMM branch reads one value out of each query (see :class:`ParamBranch`).
+READOUTS: tuple[str, ...] = ("shared", "per_query")
 _READOUT_STD = 1e-3
 
 
@@ -88,19 +90,33 @@ class QueryDecoder(nn.Module):
 
 
 class ParamBranch(QueryDecoder):
-    """The 3DMM branch: K learned queries -> decoder -> one scalar per query -> params (B, K)."""
+    """The 3DMM branch: K learned queries -> decoder -> one scalar per query -> params (B, K).
 
-    def __init__(self, *, initial: Tensor, **decoder: Any) -> None:
+    ``readout="shared"``: one Linear(C, 1) for every query, as DETR shares its prediction FFNs (the
+    queries carry the parameter's identity).  ``"per_query"``: each query has its own weight vector
+    (K, C) and bias, since the 413 values differ in meaning and scale (rotation entries, translation,
+    scale, shape coefficients).  Both add the learned per-parameter offset (the initial prediction).
+    """
+
+    def __init__(self, *, initial: Tensor, readout: str = "shared", **decoder: Any) -> None:
         super().__init__(num_queries=initial.shape[0], **decoder)
-        self.readout = nn.Linear(self.query_pos.shape[1], 1)
-        nn.init.normal_(self.readout.weight, std=_READOUT_STD)
-        nn.init.zeros_(self.readout.bias)
-        self.offset = nn.Parameter(initial.detach().clone())  # (K,): the initial prediction
+        _check_choice("readout", readout, READOUTS)
+        channels, queries = self.query_pos.shape[1], initial.shape[0]
+        self.readout_mode = readout
+        if readout == "shared":
+            self.readout = nn.Linear(channels, 1)
+            nn.init.normal_(self.readout.weight, std=_READOUT_STD)
+            nn.init.zeros_(self.readout.bias)
+        else:
+            self.readout_weight = nn.Parameter(torch.randn(queries, channels) * _READOUT_STD)  # (K, C)
+        self.offset = nn.Parameter(initial.detach().clone())  # (K,): the initial prediction (and bias)
 
     def forward(self, memory: Tensor, pos: Tensor) -> Tensor:
         """memory (B, S, C), pos (S, C) -> params (B, K)."""
         hidden = self.decode(memory, pos)[-1]  # (B, K, C): last layer
-        return self.readout(hidden).squeeze(-1) + self.offset  # (B, K, 1) -> (B, K)
+        if self.readout_mode == "shared":
+            return self.readout(hidden).squeeze(-1) + self.offset  # (B, K, 1) -> (B, K)
+        return (hidden * self.readout_weight).sum(dim=-1) + self.offset  # (B, K, C) -> (B, K)
 
 
 class LandmarkBranch(QueryDecoder):
@@ -151,6 +167,7 @@ class Trans3DHead(nn.Module):
         multitask: with the landmark branch (False: Table 7's only-3DMM; the landmark-branch settings are
             then unused, while ``qamem`` / ``mqinit`` = "both" still equip the 3DMM branch).
         initial_fill: fraction of the crop the initial head fills (see :func:`initial_params`).
+        readout: the 3DMM branch's readout, "shared" or "per_query" (see :class:`ParamBranch`).
     """
 
     def __init__(
@@ -170,6 +187,7 @@ class Trans3DHead(nn.Module):
         marr: MarrMode = "fixed",
         multitask: bool = True,
         initial_fill: float = 0.8,
+        readout: str = "shared",
     ) -> None:
         super().__init__()
         _check_choice("qamem", qamem, BRANCH_MODES)
@@ -197,6 +215,7 @@ class Trans3DHead(nn.Module):
         initial = initial_params(flame, fill=initial_fill)
         self.param_branch = ParamBranch(
             initial=initial,
+            readout=readout,
             num_layers=num_decoder_layers,
             qamem=qamem == "both",
             mqinit=mqinit == "both",
