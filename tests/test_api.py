@@ -201,7 +201,9 @@ def test_bad_inputs_are_named(aligner, grace, tmp_path):
     with pytest.raises(ValueError, match="batch_size"):
         HeadAligner(backend=aligner.backend, mesh=aligner.mesh, batch_size=0)
     with pytest.raises(ValueError, match="landmark_source"):
-        HeadAligner(backend=aligner.backend, mesh=aligner.mesh, landmark_source="heatmap")
+        HeadAligner(backend=aligner.backend, mesh=aligner.mesh, landmark_source="mesh")
+    with pytest.raises(ValueError, match="landmark source 'heatmap' needs the model's heatmaps"):
+        HeadAligner(backend=aligner.backend, mesh=aligner.mesh, landmark_source="heatmap").predict(grace)
     with pytest.raises(ValueError, match="detector must have detect"):
         HeadAligner(backend=aligner.backend, mesh=aligner.mesh, detector=object())
     with pytest.raises(ValueError, match="extension must be 4 finite fractions"):

@@ -136,13 +136,22 @@ CHANGES = {
         "multitask": False,
         "readout": "per_query",
     },
-    "dad3dnet": {"backbone": "resnet34", "input_size": 96, "dropout": 0.1, "pose_init": "frontal_mean"},
+    "dad3dnet": {
+        "backbone": "resnet34",
+        "input_size": 96,
+        "dropout": 0.1,
+        "pose_init": "frontal_mean",
+        "bifpn_fusion": "reference",
+    },
 }
 NOT_USED = {
     "arch": "selects the architecture itself",
     "pretrained": "weights, not structure: tested in test_every_config",
     "pretrained_file": "written by train: a record, not a setting",
     "pose_init": "DAD-3DNet only (a config error for Trans3DHead)",
+    "bifpn_fusion": "DAD-3DNet only (a config error for Trans3DHead)",
+    "crop": "the input crop, not structure: tested in test_import_dad3dnet",
+    "landmarks": "which landmarks predict / eval report, not structure: tested in test_import_dad3dnet",
     "d_model": "Trans3DHead only",
     "nhead": "Trans3DHead only",
     "dim_feedforward": "Trans3DHead only",

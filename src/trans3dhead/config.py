@@ -117,6 +117,16 @@ class ModelConfig:
     # DAD-3DNet only: "reference" (the reference's random pose head) | "frontal_mean" (the pose head starts
     # at a frontal mean head filling the crop, as Trans3DHead's 3DMM branch does)
     pose_init: str = "reference"
+    # DAD-3DNet only: BiFPN fusion weights w / (sum(w) + eps) ("stable") or w / sum(w) + eps ("reference",
+    # the reference code's, set by `trans3dhead import dad3dnet`)
+    bifpn_fusion: str = "stable"
+    # The network's input crop (predict, eval, train): "centred" (this project's: bilinear warp, centred
+    # fractional padding) | "reference" (the DAD-3DNet predictor's: OpenCV resize of the box to a longest
+    # side of input_size, zero padding of floor((S - side) / 2) before; landmark-head points clipped to it)
+    crop: str = "centred"
+    # The 68 landmarks predict and eval report when not told otherwise: "flame" (the projected FLAME
+    # landmarks) | "branch" (the model's own landmarks: Trans3DHead's branch, DAD-3DNet's landmark head)
+    landmarks: str = "flame"
 
 
 @dataclass
@@ -204,6 +214,9 @@ _CHOICES = {
     ("model", "marr"): ("fixed", "learned_mean", "learned_random", "off"),
     ("model", "pose_init"): ("reference", "frontal_mean"),
     ("model", "readout"): ("shared", "per_query"),
+    ("model", "bifpn_fusion"): ("stable", "reference"),
+    ("model", "crop"): ("centred", "reference"),
+    ("model", "landmarks"): ("flame", "branch"),
     ("train", "schedule"): ("step", "plateau"),
     ("train", "amp"): ("off", "bf16", "fp16"),
     ("train", "select_metric"): ("nme_flame", "nme_branch", "pose_error"),
@@ -307,6 +320,13 @@ def _validate(config: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: model.pose_init applies to DAD-3DNet; "
             "Trans3DHead always starts at the frontal mean head"
+        )
+    if config.model.bifpn_fusion != "stable" and config.model.arch != "dad3dnet":
+        raise ConfigError(f"{source}: model.bifpn_fusion applies to DAD-3DNet (Trans3DHead has no BiFPN)")
+    if config.model.landmarks == "branch" and not _has_landmark_branch(config.model):
+        raise ConfigError(
+            f"{source}: model.landmarks=branch, but this model has no landmark branch "
+            "(model.multitask=false): use flame"
         )
     if t.warmup_steps and t.schedule == "plateau":
         raise ConfigError(f"{source}: train.warmup_steps applies to the step schedule, not to 'plateau'")

@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--landmarks",
         choices=("flame", "branch"),
-        default="flame",
-        help="2D landmarks to submit: projected FLAME mesh (default) or the landmark branch",
+        help="2D landmarks to submit: projected FLAME mesh or the landmark branch (default: the "
+        "checkpoint's model.landmarks, flame unless set; branch for an imported DAD-3DNet)",
     )
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
     p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
@@ -54,7 +54,7 @@ def evaluate(args: argparse.Namespace) -> int:
     def bar(items):
         return tqdm(items, desc="eval", unit="batch", file=sys.stderr, disable=None)
 
-    size = config.model.input_size
+    size, crop_style = config.model.input_size, config.model.crop
     if args.dataset == "aflw2000":
         table = evaluate_aflw2000(
             model,
@@ -65,6 +65,7 @@ def evaluate(args: argparse.Namespace) -> int:
             filter_range=not args.all_angles,
             device=args.device,
             progress=bar,
+            crop_style=crop_style,
         )
         print(
             f"AFLW2000-3D ({table.count} images): yaw {table.yaw:.3f}  pitch {table.pitch:.3f}  "
@@ -80,9 +81,10 @@ def evaluate(args: argparse.Namespace) -> int:
         input_size=size,
         batch_size=args.batch,
         workers=args.workers,
-        landmark_source=args.landmarks,
+        landmark_source=args.landmarks or config.model.landmarks,
         device=args.device,
         progress=bar,
+        crop_style=crop_style,
     )
     if result is None:
         print(f"{args.split}: no annotations; wrote {args.out}/submission.json only")

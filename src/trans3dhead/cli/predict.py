@@ -48,9 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch / ONNX Runtime (default: their own)")
     p.add_argument(
         "--landmarks",
-        choices=("flame", "branch"),
-        default="flame",
-        help="68 landmarks from the projected FLAME mesh (default) or the landmark branch",
+        choices=("flame", "branch", "heatmap"),
+        help="68 landmarks from the projected FLAME mesh, the landmark branch, or DAD-3DNet's heatmap "
+        "argmax (torch backend); default: the checkpoint's model.landmarks (flame; branch for an imported "
+        "DAD-3DNet)",
     )
     p.add_argument("--frame-step", type=int, default=1, help="process every N-th video frame (default 1)")
     p.add_argument("--no-frame-images", action="store_true", help="no annotated PNG per video frame")

@@ -96,10 +96,18 @@ class AFLW2000Dataset(Dataset):
         root: folder of ``*.jpg`` + ``*.mat`` pairs.
         input_size: network input side.
         filter_range: keep only images whose dataset angles all lie within [-99, 99] degrees.
+        crop_style: the crop, one of :data:`~trans3dhead.geometry.crop.CROP_STYLES` (``model.crop``).
     """
 
-    def __init__(self, *, root: str | Path, input_size: int = 256, filter_range: bool = True) -> None:
-        self.root, self.input_size = Path(root), input_size
+    def __init__(
+        self,
+        *,
+        root: str | Path,
+        input_size: int = 256,
+        filter_range: bool = True,
+        crop_style: str = "centred",
+    ) -> None:
+        self.root, self.input_size, self.crop_style = Path(root), input_size, crop_style
         if not self.root.is_dir():
             raise DataError(f"{self.root}: AFLW2000-3D folder not found")
         images = sorted(self.root.glob("*.jpg"))
@@ -129,7 +137,11 @@ class AFLW2000Dataset(Dataset):
         bbox = [lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]]
         try:
             crop = CropTransform.from_bbox(
-                bbox, image.shape[:2], size=self.input_size, extension=LANDMARK_BOX_EXTENSION
+                bbox,
+                image.shape[:2],
+                size=self.input_size,
+                extension=LANDMARK_BOX_EXTENSION,
+                style=self.crop_style,
             )
         except ValueError as exc:
             raise DataError(f"{image_path.with_suffix('.mat')}: field 'pt3d_68': {exc}") from exc

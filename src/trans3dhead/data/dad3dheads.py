@@ -117,6 +117,7 @@ class DAD3DHeadsDataset(Dataset):
         annotations: read targets; False for splits without annotations (the test split).
         skip_bad: return None for a bad item (logged) instead of raising; :func:`collate` drops it.
         seed: base seed of the per-item random streams (item index and ``epoch`` are mixed in).
+        crop_style: the crop, one of :data:`~trans3dhead.geometry.crop.CROP_STYLES` (``model.crop``).
     """
 
     def __init__(
@@ -131,8 +132,10 @@ class DAD3DHeadsDataset(Dataset):
         annotations: bool = True,
         skip_bad: bool = False,
         seed: int = 0,
+        crop_style: str = "centred",
     ) -> None:
         self.root, self.split = Path(root), split
+        self.crop_style = crop_style
         self.assets, self.input_size, self.train = assets, input_size, train
         self.augmentation, self.annotations, self.skip_bad, self.seed = (
             augmentation,
@@ -170,7 +173,11 @@ class DAD3DHeadsDataset(Dataset):
         extension = random_extension(rng) if self.train else FIXED_EVAL_EXTENSION
         try:
             crop = CropTransform.from_bbox(
-                entry["bbox"], image.shape[:2], size=self.input_size, extension=extension
+                entry["bbox"],
+                image.shape[:2],
+                size=self.input_size,
+                extension=extension,
+                style=self.crop_style,
             )
         except ValueError as exc:
             raise DataError(f"{self.metadata_path}: item {entry['item_id']}: field 'bbox': {exc}") from exc

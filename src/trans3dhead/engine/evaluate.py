@@ -82,6 +82,8 @@ def predict(
         size = float(batch.images.shape[-1])
         flame_2d = flame.landmarks_2d.double().cpu().numpy()  # (B, N, 2) crop pixels
         branch_2d = (output.landmarks * size).double().cpu().numpy() if branch else None
+        if branch_2d is not None and batch.crops and batch.crops[0].style == "reference":
+            branch_2d = branch_2d.clip(0.0, size)  # the reference predictor clips them to the crop
         for i, (item_id, crop) in enumerate(zip(batch.item_ids, batch.crops, strict=True)):
             from_flame = crop.points_to_image(flame_2d[i])
             from_branch = crop.points_to_image(branch_2d[i]) if branch_2d is not None else None
@@ -137,6 +139,7 @@ def evaluate_split(
     options: BenchmarkOptions | None = None,
     device: torch.device | str = "cpu",
     progress: Callable[[Iterable], Iterable] | None = None,
+    crop_style: str = "centred",
 ) -> BenchmarkResult | None:
     """Predict a DAD-3DHeads-format split and write ``submission.json``; when the split has annotations,
     also write ``gt.json`` and the report (``metrics.json`` / ``metrics.md``), such that
@@ -154,7 +157,7 @@ def evaluate_split(
     meta = Path(root) / split / f"{split}.json"
     annotated = all("annotation_path" in entry for entry in read_json(meta))
     dataset = DAD3DHeadsDataset(
-        root=root, split=split, assets=assets, input_size=input_size, annotations=False
+        root=root, split=split, assets=assets, input_size=input_size, annotations=False, crop_style=crop_style
     )
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     predictions = predict(
@@ -183,6 +186,7 @@ def evaluate_aflw2000(
     filter_range: bool = True,
     device: torch.device | str = "cpu",
     progress: Callable[[Iterable], Iterable] | None = None,
+    crop_style: str = "centred",
 ) -> Any:
     """Head-pose evaluation on AFLW2000-3D: Euler MAE (yaw, pitch, roll, mean) in degrees, written to
     ``metrics.json`` / ``metrics.md`` with every image's angles in ``predictions.json``."""
@@ -193,7 +197,9 @@ def evaluate_aflw2000(
     from trans3dhead.metrics._jsonio import write_json, write_text
     from trans3dhead.metrics.euler import euler_mae
 
-    dataset = AFLW2000Dataset(root=root, input_size=input_size, filter_range=filter_range)
+    dataset = AFLW2000Dataset(
+        root=root, input_size=input_size, filter_range=filter_range, crop_style=crop_style
+    )
     model.eval()
     pred, gt, rows = [], [], []
     indices = range(0, len(dataset), batch_size)

@@ -154,6 +154,7 @@ def fit(
         "root": config.data.root,
         "assets": assets,
         "input_size": config.model.input_size,
+        "crop_style": config.model.crop,
         "seed": t.seed,
     }
     train_set = DAD3DHeadsDataset(

@@ -12,7 +12,7 @@ from trans3dhead.geometry.camera import (
     ortho_project_3d,
     scale_translation_to_image,
 )
-from trans3dhead.geometry.crop import FIXED_EVAL_EXTENSION, CropTransform, random_extension
+from trans3dhead.geometry.crop import CROP_STYLES, FIXED_EVAL_EXTENSION, CropTransform, random_extension
 from trans3dhead.geometry.rotation import (
     axis_angle_to_matrix,
     euler_to_matrix,
@@ -34,6 +34,7 @@ __all__ = [
     "ortho_project",
     "ortho_project_3d",
     "scale_translation_to_image",
+    "CROP_STYLES",
     "FIXED_EVAL_EXTENSION",
     "CropTransform",
     "random_extension",

@@ -3,6 +3,12 @@
 One affine map, ``u = k * (x - offset) + pad`` (x original pixels, u crop pixels, per axis), is used for
 points, images and camera parameters alike, so they always agree.  Integer coordinates are pixel centres
 in both frames (as in OpenCV).  See ``docs/conventions.md``.
+
+Two styles (:data:`CROP_STYLES`): "centred" (this project's: a bilinear warp with the map above and a
+centred, fractional padding) and "reference" (the DAD-3DNet reference predictor's: the box, rounded out
+to whole pixels, is resized with ``cv2.resize`` to ``round(k * side)`` pixels and pasted into a zero
+canvas at ``pad = floor((size - resized) / 2)``; points map back with the same ``k`` and integer ``pad``,
+as that predictor does).
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from torch import Tensor
 
 from trans3dhead.geometry.camera import scale_translation_to_image
 
-__all__ = ["CropTransform", "FIXED_EVAL_EXTENSION", "random_extension"]
+__all__ = ["CropTransform", "CROP_STYLES", "FIXED_EVAL_EXTENSION", "random_extension"]
+
+#: "centred": warp with centred fractional padding; "reference": the DAD-3DNet predictor's resize + pad.
+CROP_STYLES = ("centred", "reference")
 
 # Expected value of the training extension 0.1 * U(0, 1) + 0.05 (SPEC section 3), for every side.
 FIXED_EVAL_EXTENSION: tuple[float, float, float, float] = (0.1, 0.1, 0.1, 0.1)
@@ -95,14 +104,18 @@ class CropTransform:
         image_hw: (height, width) of the original image.
         size: side of the square crop in pixels.
 
-    Derived: ``k = size / max(x1 - x0, y1 - y0)``, ``offset = (x0, y0)`` and the centred padding
-    ``pad = ((size - k (x1 - x0)) / 2, (size - k (y1 - y0)) / 2)``; a point maps as
+        style: one of :data:`CROP_STYLES` (see the module docstring).
+
+    Derived: ``k = size / max(x1 - x0, y1 - y0)``, ``offset = (x0, y0)`` and the padding
+    ``pad = ((size - k (x1 - x0)) / 2, (size - k (y1 - y0)) / 2)`` (centred style) or
+    ``pad = floor((size - resized_wh) / 2)`` (reference style); a point maps as
     ``u = k * (x - offset) + pad``.
     """
 
     box: tuple[float, float, float, float]
     image_hw: tuple[int, int]
     size: int = 256
+    style: str = "centred"
 
     def __post_init__(self) -> None:
         x0, y0, x1, y1 = (float(v) for v in self.box)
@@ -110,8 +123,16 @@ class CropTransform:
             raise ValueError(f"box must be finite (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {self.box}")
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size <= 0:
             raise ValueError(f"size must be a positive integer, got {self.size}")
+        if self.style not in CROP_STYLES:
+            raise ValueError(f"style must be one of {CROP_STYLES}, got {self.style!r}")
+        image_hw = _check_image_hw(self.image_hw)
+        if self.style == "reference":  # whole pixels, as an array slice of the image
+            x0, y0 = float(max(math.floor(x0), 0)), float(max(math.floor(y0), 0))
+            x1, y1 = float(min(math.ceil(x1), image_hw[1])), float(min(math.ceil(y1), image_hw[0]))
+            if x1 <= x0 or y1 <= y0:
+                raise ValueError(f"box {self.box} lies outside the {image_hw[0]}x{image_hw[1]} image")
         object.__setattr__(self, "box", (x0, y0, x1, y1))
-        object.__setattr__(self, "image_hw", _check_image_hw(self.image_hw))
+        object.__setattr__(self, "image_hw", image_hw)
 
     @classmethod
     def from_bbox(
@@ -121,6 +142,7 @@ class CropTransform:
         *,
         size: int = 256,
         extension: Sequence[float] = FIXED_EVAL_EXTENSION,
+        style: str = "centred",
     ) -> CropTransform:
         """Extend a head box by fractions of its size, clip it to the image and build the crop.
 
@@ -131,6 +153,7 @@ class CropTransform:
             extension: (left, top, right, bottom) fractions of w (left/right) or h (top/bottom) added
                 on each side; :func:`random_extension` for training, :data:`FIXED_EVAL_EXTENSION` for
                 evaluation.
+            style: one of :data:`CROP_STYLES`.
         """
         height, width = _check_image_hw(image_hw)
         values = np.asarray(bbox_xywh, dtype=np.float64).ravel() if np.ndim(bbox_xywh) == 1 else None
@@ -147,13 +170,14 @@ class CropTransform:
         y0, y1 = max(y - top * h, 0.0), min(y + h + bottom * h, float(height))
         if x1 <= x0 or y1 <= y0:
             raise ValueError(f"bbox={bbox_xywh} (extended) lies outside the {height}x{width} image")
-        return cls(box=(x0, y0, x1, y1), image_hw=(height, width), size=size)
+        return cls(box=(x0, y0, x1, y1), image_hw=(height, width), size=size, style=style)
 
     @classmethod
-    def full_image(cls, image_hw: Sequence[int], size: int = 256) -> CropTransform:
+    def full_image(cls, image_hw: Sequence[int], size: int = 256, style: str = "centred") -> CropTransform:
         """The whole image, resized and padded to size x size."""
         height, width = _check_image_hw(image_hw)
-        return cls(box=(0.0, 0.0, float(width), float(height)), image_hw=(height, width), size=size)
+        box = (0.0, 0.0, float(width), float(height))
+        return cls(box=box, image_hw=(height, width), size=size, style=style)
 
     @property
     def offset(self) -> tuple[float, float]:
@@ -166,8 +190,21 @@ class CropTransform:
         return self.size / max(self.box[2] - self.box[0], self.box[3] - self.box[1])
 
     @property
+    def resized_wh(self) -> tuple[int, int]:
+        """Reference style: (width, height) of the resized box, ``round(k * side)`` in [1, size] (Python's
+        round, half to even, as the reference's albumentations ``py3round``)."""
+        k = self.k
+        sides = (self.box[2] - self.box[0], self.box[3] - self.box[1])
+        width, height = (min(max(round(k * side), 1), self.size) for side in sides)
+        return width, height
+
+    @property
     def pad(self) -> tuple[float, float]:
-        """(pad_x, pad_y): centred padding in crop pixels (0 along the longest side)."""
+        """(pad_x, pad_y): padding in crop pixels (0 along the longest side); centred and fractional, or
+        in the reference style ``floor((size - resized) / 2)``."""
+        if self.style == "reference":
+            width, height = self.resized_wh
+            return float((self.size - width) // 2), float((self.size - height) // 2)
         k = self.k
         return (
             0.5 * (self.size - k * (self.box[2] - self.box[0])),
@@ -206,9 +243,24 @@ class CropTransform:
         Bilinear resampling with :meth:`affine_matrix`, so a feature at original point x appears at
         ``points_to_crop(x)`` (to OpenCV's 1/32-pixel interpolation grid).  When shrinking by more than
         2x (k < 0.5) the source is Gaussian-filtered first (sigma = (1/k - 1) / 2 source pixels).
+        Reference style: ``cv2.resize`` (bilinear, no pre-filter) of the box to :attr:`resized_wh`, pasted
+        at :attr:`pad` into a zero canvas, as the DAD-3DNet reference predictor.
         """
         _check_image(image, self.image_hw, "image")
+        if self.style == "reference":
+            return self._resize_and_pad(image)
         return _warp(image, self.affine_matrix(), (self.size, self.size), _antialias_sigma(self.k))
+
+    def _resize_and_pad(self, image: np.ndarray) -> np.ndarray:
+        x0, y0, x1, y1 = (int(v) for v in self.box)
+        width, height = self.resized_wh
+        region = np.ascontiguousarray(image[y0:y1, x0:x1])
+        resized = cv2.resize(region, (width, height), interpolation=cv2.INTER_LINEAR)
+        resized = resized.reshape(height, width, *image.shape[2:])  # cv2 drops a channel axis of size 1
+        out = np.zeros((self.size, self.size, *image.shape[2:]), dtype=image.dtype)
+        pad_x, pad_y = (int(v) for v in self.pad)
+        out[pad_y : pad_y + height, pad_x : pad_x + width] = resized
+        return out
 
     def unwarp_image(self, crop_image: np.ndarray, image_hw: Sequence[int] | None = None) -> np.ndarray:
         """Crop (size, size[, C]) -> original frame (H, W[, C]) for overlays; zeros outside the crop.

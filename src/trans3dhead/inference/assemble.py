@@ -20,11 +20,25 @@ from trans3dhead.inference.boxes import Detection
 from trans3dhead.inference.prediction import HeadPrediction
 from trans3dhead.types import HeadOutput
 
-__all__ = ["LANDMARK_SOURCES", "MeshInfo", "assemble_predictions"]
+__all__ = ["LANDMARK_SOURCES", "HEATMAP_STRIDE", "MeshInfo", "assemble_predictions", "heatmap_argmax"]
 
 #: Which 68 landmarks :attr:`HeadPrediction.landmarks` holds: the projected FLAME landmark embedding
-#: ("flame", as DAD-3DNet's predictor and the benchmark default) or the landmark branch ("branch").
-LANDMARK_SOURCES = ("flame", "branch")
+#: ("flame", the benchmark default), the landmark branch ("branch"; what the DAD-3DNet reference predictor
+#: draws), or the argmax of DAD-3DNet's heatmaps ("heatmap"; the reference predictor's fallback).
+LANDMARK_SOURCES = ("flame", "branch", "heatmap")
+#: DAD-3DNet's heatmaps are at stride 4 of the crop (the reference predictor's ``stride: 4``).
+HEATMAP_STRIDE = 4
+
+
+def heatmap_argmax(heatmaps: torch.Tensor, stride: int = HEATMAP_STRIDE) -> torch.Tensor:
+    """Heatmaps (B, N, h, w) -> (B, N, 2) crop pixels ``stride * (column, row)`` of each map's maximum,
+    as the reference predictor decodes them (no sub-pixel refinement, no half-cell offset)."""
+    if heatmaps.dim() != 4:
+        raise ValueError(f"heatmaps must have shape (B, N, h, w), got {tuple(heatmaps.shape)}")
+    batch, count, _, width = heatmaps.shape
+    flat = heatmaps.reshape(batch, count, -1).argmax(dim=-1)  # (B, N) row-major index
+    columns, rows = flat % width, torch.div(flat, width, rounding_mode="floor")
+    return torch.stack((columns, rows), dim=-1).to(torch.float64) * float(stride)
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,20 @@ class MeshInfo:
         return cls(faces=flame.faces.cpu().numpy().astype(np.int64), layout=flame.layout, dense=dense)
 
 
+def _chosen(source: str, flame_2d: np.ndarray, branch: np.ndarray, output: HeadOutput, i: int, crop):
+    """The (N, 2) image-pixel landmarks of ``source``."""
+    if source == "flame":
+        return flame_2d
+    if source == "branch":
+        return branch
+    if output.heatmaps is None:
+        raise ValueError(
+            "landmark source 'heatmap' needs the model's heatmaps: only DAD-3DNet has them, and only the "
+            "torch backend returns them (the ONNX export does not)"
+        )
+    return crop.points_to_image(heatmap_argmax(output.heatmaps[i : i + 1].detach().cpu())[0].numpy())
+
+
 def _one(
     output: HeadOutput, i: int, crop: CropTransform, detection: Detection, mesh: MeshInfo, source: str
 ) -> HeadPrediction:
@@ -58,7 +86,10 @@ def _one(
     vertices = ortho_project_3d(posed, scale, translation, image_size=size).numpy()  # (V, 3) image frame
     lmk3d = output.flame.landmarks_3d[i].detach().cpu().to(f64)
     landmarks_3d = ortho_project_3d(lmk3d, scale, translation, image_size=size).numpy()  # (N, 3)
-    branch = crop.points_to_image(output.landmarks[i].detach().cpu().to(f64).numpy() * size)  # (N, 2)
+    branch_crop = output.landmarks[i].detach().cpu().to(f64).numpy() * size  # (N, 2) crop pixels
+    if crop.style == "reference":
+        branch_crop = branch_crop.clip(0.0, size)  # the reference predictor clips them to the crop
+    branch = crop.points_to_image(branch_crop)
     return HeadPrediction(
         box=np.asarray(detection.box, np.float64),
         score=detection.score,
@@ -66,7 +97,7 @@ def _one(
         crop_box=np.asarray(crop.box, np.float64),
         image_size=crop.image_hw,
         input_size=size,
-        landmarks=landmarks_3d[:, :2].copy() if source == "flame" else branch,
+        landmarks=_chosen(source, landmarks_3d[:, :2].copy(), branch, output, i, crop),
         landmarks_3d=landmarks_3d,
         branch_landmarks=branch,
         dense_landmarks={name: vertices[idx, :2] for name, idx in mesh.dense.items()},

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from trans3dhead.geometry import FIXED_EVAL_EXTENSION, CropTransform
+from trans3dhead.geometry import CROP_STYLES, FIXED_EVAL_EXTENSION, CropTransform
 from trans3dhead.inference.assemble import LANDMARK_SOURCES, MeshInfo, assemble_predictions
 from trans3dhead.inference.backend import InferenceBackend, TorchBackend
 from trans3dhead.inference.boxes import Detection, check_box
@@ -86,9 +86,12 @@ class HeadAligner:
         mesh: faces, parameter layout and dense subsets of the model's FLAME layer.
         detector: finds head boxes when none are given; None is :class:`HaarDetector` ().
         batch_size: heads per network call.
-        landmark_source: "flame" (projected FLAME landmarks, default) or "branch" for
-            :attr:`HeadPrediction.landmarks` (both are always in the prediction).
+        landmark_source: "flame" (projected FLAME landmarks, default), "branch" or "heatmap" (DAD-3DNet's
+            heatmap argmax, torch backend) for :attr:`HeadPrediction.landmarks` (the FLAME and branch
+            landmarks are always in the prediction too).
         extension: (left, top, right, bottom) fractions added to each head box before cropping.
+        crop_style: the crop, one of :data:`~trans3dhead.geometry.crop.CROP_STYLES` (the checkpoint's
+            ``model.crop``: "reference" for an imported DAD-3DNet).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class HeadAligner:
         batch_size: int = 16,
         landmark_source: str = "flame",
         extension: Sequence[float] = FIXED_EVAL_EXTENSION,
+        crop_style: str = "centred",
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -113,6 +117,9 @@ class HeadAligner:
         self.detector = detector if detector is not None else HaarDetector()
         self.batch_size, self.landmark_source = batch_size, landmark_source
         self.extension = _check_extension(extension)
+        if crop_style not in CROP_STYLES:
+            raise ValueError(f"crop_style must be one of {CROP_STYLES}, got {crop_style!r}")
+        self.crop_style = crop_style
         self.input_size = int(backend.input_size)
 
     @classmethod
@@ -127,18 +134,21 @@ class HeadAligner:
         onnx: str | Path | None = None,
         onnx_threads: int | None = None,
         batch_size: int = 16,
-        landmark_source: str = "flame",
+        landmark_source: str | None = None,
     ) -> HeadAligner:
-        """Load a training checkpoint (``best.pt`` / ``last.pt``).
+        """Load a checkpoint (``best.pt`` / ``last.pt`` of a training run, or one written by
+        ``trans3dhead import``).
 
-        ``device`` defaults to CUDA when available.  ``flame`` / ``aux`` override the FLAME files named in
-        the checkpoint's config.  With ``onnx`` the network runs from that exported file in ONNX Runtime
-        (the checkpoint still supplies the mesh faces, layout and dense subsets; the two must match).
+        The crop style and, unless ``landmark_source`` is given, the landmark source come from the
+        checkpoint's config (``model.crop``, ``model.landmarks``).  ``device`` defaults to CUDA when
+        available.  ``flame`` / ``aux`` override the FLAME files named in the checkpoint's config.  With
+        ``onnx`` the network runs from that exported file in ONNX Runtime (the checkpoint still supplies
+        the mesh faces, layout and dense subsets; the two must match).
         """
         from trans3dhead.models.build import model_from_checkpoint
 
         device = resolve_device(device)
-        model, _, _ = model_from_checkpoint(path, flame=flame, aux=aux, device=device)
+        model, config, _ = model_from_checkpoint(path, flame=flame, aux=aux, device=device)
         mesh = MeshInfo.from_flame(model.flame)
         if onnx is None:
             backend: InferenceBackend = TorchBackend(model=model, device=device)
@@ -157,7 +167,8 @@ class HeadAligner:
             mesh=mesh,
             detector=detector,
             batch_size=batch_size,
-            landmark_source=landmark_source,
+            landmark_source=landmark_source or config.model.landmarks,
+            crop_style=config.model.crop,
         )
 
     def detect(self, image: np.ndarray, *, names: Sequence[str] = ()) -> list[Detection]:
@@ -167,7 +178,11 @@ class HeadAligner:
     def crop(self, image: np.ndarray, box: Sequence[float]) -> tuple[CropTransform, np.ndarray]:
         """The network's view of one head: its transform and the (S, S, 3) uint8 crop."""
         transform = CropTransform.from_bbox(
-            check_box(box), image.shape[:2], size=self.input_size, extension=self.extension
+            check_box(box),
+            image.shape[:2],
+            size=self.input_size,
+            extension=self.extension,
+            style=self.crop_style,
         )
         return transform, transform.warp_image(image)
 

@@ -11,9 +11,10 @@ neighbour in both directions.
 Reference details kept: the depthwise kernel is 1x1, BatchNorm uses ``momentum=0.9997, eps=4e-5``
 (in PyTorch's convention that momentum is the weight of the *new* batch, so the running statistics
 follow the last batch closely), and the top level P7 is fused with its input twice (as input and as
-top-down node).  One deliberate change: the fusion weights are ``w / (sum(w) + eps)`` instead of the
-reference's ``w / sum(w) + eps``, which divides by zero once all weights of a node reach zero; the two
-differ by at most ``eps`` per weight (1e-4).
+top-down node).  The fusion weights: by default (``fusion="stable"``) ``w / (sum(w) + eps)`` instead of
+the reference's ``w / sum(w) + eps``, which divides by zero once all weights of a node reach zero; the two
+differ by at most ``eps`` per weight (1e-4).  ``fusion="reference"`` computes the reference's formula, so
+that the released DAD-3DNet weights give the reference's outputs exactly.
 """
 
 from __future__ import annotations
@@ -24,12 +25,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["BiFPN", "BiFPNBlock", "SeparableConvBlock", "BN_MOMENTUM", "BN_EPS"]
+__all__ = ["BiFPN", "BiFPNBlock", "SeparableConvBlock", "BN_MOMENTUM", "BN_EPS", "FUSION_MODES"]
 
 #: BatchNorm settings of the reference BiFPN.
 BN_MOMENTUM = 0.9997
 BN_EPS = 4e-5
+#: How a node normalises its fusion weights w (after ReLU): "stable" ``w / (sum(w) + eps)``,
+#: "reference" ``w / sum(w) + eps`` (the DAD-3DNet reference code).
+FUSION_MODES = ("stable", "reference")
 _NUM_LEVELS = 5
+
+
+def _check_fusion(fusion: str) -> str:
+    if fusion not in FUSION_MODES:
+        raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
+    return fusion
 
 
 class SeparableConvBlock(nn.Module):
@@ -54,10 +64,16 @@ class BiFPNBlock(nn.Module):
     """One top-down + bottom-up pass over five levels: list of 5 x (B, C, H_i, W_i) -> same shapes."""
 
     def __init__(
-        self, *, channels: int, eps: float = 1e-4, bn_momentum: float = BN_MOMENTUM, bn_eps: float = BN_EPS
+        self,
+        *,
+        channels: int,
+        eps: float = 1e-4,
+        bn_momentum: float = BN_MOMENTUM,
+        bn_eps: float = BN_EPS,
+        fusion: str = "stable",
     ) -> None:
         super().__init__()
-        self.eps = eps
+        self.eps, self.fusion = eps, _check_fusion(fusion)
 
         def node() -> SeparableConvBlock:
             return SeparableConvBlock(channels=channels, bn_momentum=bn_momentum, bn_eps=bn_eps)
@@ -70,8 +86,14 @@ class BiFPNBlock(nn.Module):
         self.top_down_weights = nn.Parameter(torch.ones(2, _NUM_LEVELS - 1))
         self.bottom_up_weights = nn.Parameter(torch.ones(3, _NUM_LEVELS - 1))
 
+    def extra_repr(self) -> str:
+        return f"eps={self.eps}, fusion={self.fusion!r}"
+
     def _normalised(self, weights: Tensor) -> Tensor:
+        """(inputs, nodes) raw weights -> normalised non-negative weights, per :data:`FUSION_MODES`."""
         weights = F.relu(weights)
+        if self.fusion == "reference":
+            return weights / weights.sum(dim=0) + self.eps
         return weights / (weights.sum(dim=0) + self.eps)
 
     def forward(self, levels: Sequence[Tensor]) -> list[Tensor]:
@@ -101,6 +123,7 @@ class BiFPN(nn.Module):
         in_channels: channels of the backbone features at strides 4, 8, 16 (finest first).
         channels: width of every level (256 in DAD-3DNet).
         num_blocks: number of stacked BiFPN blocks (2 in DAD-3DNet).
+        fusion: weight normalisation of every block, one of :data:`FUSION_MODES`.
     """
 
     def __init__(
@@ -111,8 +134,10 @@ class BiFPN(nn.Module):
         num_blocks: int = 2,
         bn_momentum: float = BN_MOMENTUM,
         bn_eps: float = BN_EPS,
+        fusion: str = "stable",
     ) -> None:
         super().__init__()
+        _check_fusion(fusion)
         if len(in_channels) != 3:
             raise ValueError(f"in_channels must give 3 levels (strides 4, 8, 16), got {tuple(in_channels)}")
         if num_blocks < 1:
@@ -126,7 +151,8 @@ class BiFPN(nn.Module):
             nn.ReLU(),
         )
         self.blocks = nn.ModuleList(
-            BiFPNBlock(channels=channels, bn_momentum=bn_momentum, bn_eps=bn_eps) for _ in range(num_blocks)
+            BiFPNBlock(channels=channels, bn_momentum=bn_momentum, bn_eps=bn_eps, fusion=fusion)
+            for _ in range(num_blocks)
         )
 
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:

@@ -66,7 +66,9 @@ def build_model(config: Config, assets: FlameAssets) -> nn.Module:
     backbone = build_backbone(m.backbone, pretrained=m.pretrained, strides=backbone_strides(config))
     extra = {} if m.dropout is None else {"dropout": m.dropout}  # None: the architecture's default
     if m.arch == "dad3dnet":
-        return DAD3DNet(backbone=backbone, flame=flame, pose_init=m.pose_init, **extra)
+        return DAD3DNet(
+            backbone=backbone, flame=flame, pose_init=m.pose_init, bifpn_fusion=m.bifpn_fusion, **extra
+        )
     return Trans3DHead(
         backbone=backbone,
         flame=flame,

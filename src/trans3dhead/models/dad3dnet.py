@@ -85,6 +85,8 @@ class DAD3DNet(nn.Module):
         head_hidden / dropout: hidden width (512) and dropout (0.3) of the three regression heads.
         shape_limit: the shape head outputs ``tanh(x) * shape_limit`` (3).
         pose_init: one of :data:`POSE_INITS` ("reference").
+        bifpn_fusion: the BiFPN's fusion-weight normalisation, one of
+            :data:`~trans3dhead.models.bifpn.FUSION_MODES` ("stable"; "reference" for the released weights).
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class DAD3DNet(nn.Module):
         dropout: float = 0.3,
         shape_limit: float = 3.0,
         pose_init: str = "reference",
+        bifpn_fusion: str = "stable",
     ) -> None:
         super().__init__()
         _check_backbone(backbone)
@@ -121,6 +124,7 @@ class DAD3DNet(nn.Module):
             in_channels=[channels[s] for s in _STAGES[:3]],
             channels=pyramid_channels,
             num_blocks=pyramid_blocks,
+            fusion=bifpn_fusion,
         )
         self.heatmap = nn.Conv2d(pyramid_channels, num_landmarks, kernel_size=3, padding=1)
         nn.init.zeros_(self.heatmap.bias)
