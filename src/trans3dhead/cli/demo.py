@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def demo(args: argparse.Namespace) -> int:
     from trans3dhead.demo import run_demo, settings_from_args
+    from trans3dhead.outputs import check_output_dir
+
+    check_output_dir(args.out)
 
     for name in ("epochs", "train_items"):
         value = getattr(args, name)

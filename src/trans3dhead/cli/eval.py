@@ -44,9 +44,11 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from trans3dhead.engine.evaluate import evaluate_aflw2000, evaluate_split
     from trans3dhead.models.build import model_from_checkpoint
+    from trans3dhead.outputs import check_output_dir
 
     if args.batch < 1:
         raise ValueError(f"--batch must be positive, got {args.batch}")
+    check_output_dir(args.out)
     model, config, assets = model_from_checkpoint(
         args.checkpoint, flame=args.flame, aux=args.aux, device=args.device
     )

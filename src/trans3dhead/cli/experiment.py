@@ -24,13 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def experiment(args: argparse.Namespace) -> int:
     import dataclasses
-    from pathlib import Path
 
     from trans3dhead.experiment import load_spec, run_experiment
+    from trans3dhead.outputs import check_output_dir
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
+    out = check_output_dir(args.out)
     spec = load_spec(args.spec)
     if args.arms:
         unknown = sorted(set(args.arms) - {a.name for a in spec.arms})

@@ -36,7 +36,9 @@ def export(args: argparse.Namespace) -> int:
 
     from trans3dhead.inference.export import export_onnx
     from trans3dhead.models.build import model_from_checkpoint
+    from trans3dhead.outputs import check_output_file
 
+    check_output_file(args.out)
     model, _, _ = model_from_checkpoint(args.checkpoint, flame=args.flame, aux=args.aux, device="cpu")
     path = export_onnx(model, args.out, opset=args.opset)
     print(

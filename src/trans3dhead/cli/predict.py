@@ -68,6 +68,9 @@ def _check_args(args: argparse.Namespace) -> str:
         raise ValueError("--onnx FILE runs with --backend onnx, not --backend torch")
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"{args.checkpoint}: checkpoint not found")
+    from trans3dhead.outputs import check_output_dir
+
+    check_output_dir(args.out)
     return backend
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +29,7 @@ def train(args: argparse.Namespace) -> int:
     from trans3dhead.config import load_config
     from trans3dhead.engine.distributed import init_distributed, shutdown_distributed
     from trans3dhead.engine.fit import fit
+    from trans3dhead.outputs import check_output_dir
 
     dist = init_distributed()
     if args.resume:
@@ -37,13 +37,13 @@ def train(args: argparse.Namespace) -> int:
             raise ValueError(
                 "--resume RUN continues RUN with its saved config: drop --config/--out/overrides"
             )
-        run_dir, resume, config = Path(args.resume), True, None
+        run_dir, resume, config = check_output_dir(args.resume, option="--resume"), True, None
         if not (run_dir / "last.pt").is_file():
             raise FileNotFoundError(f"{run_dir}/last.pt: no checkpoint to resume from")
     else:
         if not args.out:
             raise ValueError("--out RUN is required (or --resume RUN)")
-        run_dir, resume = Path(args.out), False
+        run_dir, resume = check_output_dir(args.out), False
         if (run_dir / "last.pt").exists():
             raise ValueError(
                 f"{run_dir} already holds a run (last.pt): use --resume {run_dir} or another --out"

@@ -43,6 +43,7 @@ from trans3dhead.metrics.report import write_report
 from trans3dhead.metrics.topology import BenchmarkTopology
 from trans3dhead.models.build import build_assets, build_criterion, build_model
 from trans3dhead.models.marr import mean_face_from_landmarks
+from trans3dhead.outputs import undo_on_failure
 
 __all__ = ["FitResult", "fit", "compute_mean_face", "unwrap"]
 
@@ -123,9 +124,28 @@ def fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     dist: DistContext | None = None,
 ) -> FitResult:
-    """Train ``config`` into ``run_dir`` (``config.data.root`` must name the dataset)."""
+    """Train ``config`` into ``run_dir`` (``config.data.root`` must name the dataset).
+
+    A fresh run that fails before its first ``last.pt`` leaves nothing behind: the run folder is removed
+    when this call created it, else the files it added there (there is nothing to resume from).
+    """
     dist = dist or init_distributed()
     run_dir = Path(run_dir)
+    if resume or not dist.is_main:
+        return _fit(config, run_dir, resume=resume, on_step=on_step, on_epoch=on_epoch, dist=dist)
+    with undo_on_failure(run_dir, keep=(run_dir / "last.pt").is_file):
+        return _fit(config, run_dir, resume=resume, on_step=on_step, on_epoch=on_epoch, dist=dist)
+
+
+def _fit(
+    config: Config,
+    run_dir: Path,
+    *,
+    resume: bool,
+    on_step: Callable[[StepStats], None] | None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None,
+    dist: DistContext,
+) -> FitResult:
     if config.data.root is None:
         raise ValueError("config data.root is not set: pass --data DIR")
     checkpoint = load_checkpoint(run_dir / "last.pt") if resume else None
@@ -168,7 +188,7 @@ def fit(
         len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size
     )
     val_sampler = EpochSampler(len(val_set), shuffle=False, rank=dist.rank, world_size=dist.world_size)
-    _, gt_items = load_gt_items(config.data.root, config.data.val_split)
+    _, gt_items = load_gt_items(config.data.root, config.data.val_split, skip_bad=config.data.skip_bad)
     topology = BenchmarkTopology.from_assets(assets)
     steps_per_epoch = math.ceil(len(train_sampler) / config.data.batch_size)
     if t.max_steps_per_epoch:

@@ -104,8 +104,10 @@ def model_from_checkpoint(
     machine).  A vertex-count mismatch between the checkpoint and the given FLAME raises a clear error.
     """
     from trans3dhead.config import config_from_dict
+    from trans3dhead.devices import resolve_device
     from trans3dhead.engine.checkpoint import load_checkpoint
 
+    device = resolve_device(device)  # before loading: a missing device is not the checkpoint's fault
     data = load_checkpoint(path, map_location=device)
     config = config_from_dict(data["config"], source=f"{path} (config)")
     if flame is not None or aux is not None:
