@@ -25,6 +25,8 @@ from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
 __all__ = [
     "ConfigError",
+    "UniqueKeyLoader",
+    "yaml_error_text",
     "FlameConfig",
     "ModelConfig",
     "LossConfig",
@@ -45,9 +47,29 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the source and the key path."""
 
 
-class _Loader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML would keep
+    the last value silently).  Keys brought in by a ``<<`` merge may be overridden, as YAML allows."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    problem=f"duplicate key {key_node.value!r} (first given on line {first})",
+                    problem_mark=key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Loader(UniqueKeyLoader):
     """YAML with 1.2 scalars: only true/false are booleans (``qamem: off`` stays a string) and exponent
-    floats without a dot (``3e-4``) are numbers."""
+    floats without a dot (``3e-4``) are numbers; a duplicated key is an error."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -72,6 +94,16 @@ _Loader.add_implicit_resolver(
 
 def _yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (PyYAML's own text spans several lines)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(part for part in (exc.context, exc.problem) if part) or type(exc).__name__
+        return f"{what}{where}"
+    return " ".join(str(exc).split())
 
 
 @dataclass
@@ -348,7 +380,12 @@ def apply_overrides(
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"{source}: override {item!r}: '{part}' is not a section")
-        node[parts[-1]] = _yaml_load(raw) if raw.strip() else None
+        try:
+            node[parts[-1]] = _yaml_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"{source}: override {item!r}: invalid YAML value ({yaml_error_text(exc)})"
+            ) from None
     return out
 
 
@@ -360,12 +397,14 @@ def _read_config_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any
         cycle = " -> ".join(str(p) for p in (*chain, resolved))
         raise ConfigError(f"{path}: 'base' files form a cycle: {cycle}")
     try:
-        data = _yaml_load(path.read_text()) or {}
+        data = _yaml_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except FileNotFoundError:
         where = f" (the base of {chain[-1]})" if chain else ""
         raise ConfigError(f"{path}: config file not found{where}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+        raise ConfigError(f"{path}: invalid YAML ({yaml_error_text(exc)})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     base = data.pop("base", None)

@@ -7,7 +7,9 @@ JSON, missing field, wrong shape or non-finite values.
 from __future__ import annotations
 
 import json
+import logging
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import cv2
 import numpy as np
 
 from trans3dhead import jsonio
+from trans3dhead.errors import InputError
 
 __all__ = [
     "DataError",
@@ -26,6 +29,8 @@ __all__ = [
     "image_size",
     "read_annotation",
     "read_metadata",
+    "read_split_index",
+    "SplitIndex",
     "validate_entry",
 ]
 
@@ -41,7 +46,10 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
-class DataError(ValueError):
+logger = logging.getLogger(__name__)
+
+
+class DataError(InputError):
     """A dataset file is missing or malformed; the message names the file and the field."""
 
 
@@ -91,7 +99,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise DataError(f"{path}: not a readable image file") from None
     return int(height), int(width)
 
@@ -128,7 +136,8 @@ def read_annotation(path: str | Path, *, num_vertices: int | None = None) -> Ann
         raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
     if "vertices" not in data:
         raise DataError(f"{path}: missing field 'vertices'")
-    count = num_vertices if num_vertices is not None else len(data["vertices"])
+    vertices = data["vertices"]
+    count = num_vertices if num_vertices is not None else len(vertices) if isinstance(vertices, list) else -1
     return Annotation(
         vertices=_matrix(data, "vertices", (count, 3), path),
         model_view=_matrix(data, "model_view_matrix", (4, 4), path),
@@ -163,16 +172,47 @@ def _is_numeric_list(value: Any) -> bool:
     )
 
 
-def read_metadata(root: str | Path, split: str, *, need_annotation: bool = True) -> list[dict[str, Any]]:
-    """Read ``<root>/<split>/<split>.json`` and validate every entry's fields (not the files they name)."""
+@dataclass(frozen=True)
+class SplitIndex:
+    """A split's validated index entries and, with ``skip_bad``, why the others were dropped."""
+
+    entries: list[dict[str, Any]]
+    skipped: list[str]
+
+
+def read_split_index(
+    root: str | Path, split: str, *, need_annotation: bool = True, skip_bad: bool = False
+) -> SplitIndex:
+    """Read ``<root>/<split>/<split>.json`` and validate every entry's fields (not the files they name).
+
+    A bad entry or an item id given twice raises :class:`DataError`; with ``skip_bad`` such entries are
+    logged and dropped instead (every copy of a duplicated id: nothing says which one is right).  A file
+    that is not a JSON list of entries is an error either way.
+    """
     path = Path(root) / split / f"{split}.json"
     entries = read_json(path)
     if not isinstance(entries, list):
         raise DataError(f"{path}: expected a JSON list of items, got {type(entries).__name__}")
-    checked = [validate_entry(e, i, path, need_annotation=need_annotation) for i, e in enumerate(entries)]
-    seen: set[str] = set()
-    for entry in checked:
-        if entry["item_id"] in seen:
-            raise DataError(f"{path}: duplicate item_id '{entry['item_id']}'")
-        seen.add(entry["item_id"])
-    return checked
+    checked, skipped = [], []
+    for index, raw in enumerate(entries):
+        try:
+            checked.append(validate_entry(raw, index, path, need_annotation=need_annotation))
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            skipped.append(str(exc))
+    counts = Counter(entry["item_id"] for entry in checked)
+    duplicated = [item for item, count in counts.items() if count > 1]
+    if duplicated and not skip_bad:
+        raise DataError(f"{path}: duplicate item_id '{duplicated[0]}'")
+    skipped += [f"{path}: item_id '{item}' is given {counts[item]} times" for item in duplicated]
+    for message in skipped:
+        logger.warning("skipping bad index entry: %s", message)
+    return SplitIndex([entry for entry in checked if counts[entry["item_id"]] == 1], skipped)
+
+
+def read_metadata(
+    root: str | Path, split: str, *, need_annotation: bool = True, skip_bad: bool = False
+) -> list[dict[str, Any]]:
+    """The validated entries of ``<root>/<split>/<split>.json`` (see :func:`read_split_index`)."""
+    return read_split_index(root, split, need_annotation=need_annotation, skip_bad=skip_bad).entries

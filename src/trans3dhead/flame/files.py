@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -55,14 +57,27 @@ def read_model_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise AssetError(f"{path}: FLAME model file not found")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+        return _read_npz(path)
     if path.suffix == ".pkl":
         raw = load_pickle(path)
         if not isinstance(raw, Mapping):
             raise AssetError(f"{path}: expected a pickled dict, got {type(raw).__name__}")
         return dict(raw)
     raise AssetError(f"{path}: unsupported model file type '{path.suffix}' (expected .pkl or .npz)")
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    """Every array of an ``.npz`` (no pickles); an AssetError for anything that is not a readable one."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise AssetError(f"{path}: not an .npz archive (a single .npy array)")
+        with loaded:
+            return {key: loaded[key] for key in loaded.files}
+    except AssetError:
+        raise
+    except (OSError, EOFError, ValueError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
+        raise AssetError(f"{path}: not a readable .npz model file ({type(exc).__name__}: {exc})") from None
 
 
 def _read_dense(directory: Path) -> dict[str, dict[str, Any]]:

@@ -25,6 +25,7 @@ __all__ = [
     "FullImageDetector",
     "HEAD_BOX_SCALE",
     "HEAD_BOX_SHIFT",
+    "MIN_FULL_IMAGE_SIDE",
     "check_image",
 ]
 
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 #: large costs less than one that cuts the head.
 HEAD_BOX_SCALE: tuple[float, float] = (1.05, 1.3)
 HEAD_BOX_SHIFT: tuple[float, float] = (0.0, -0.1)
+#: Shortest image side :class:`FullImageDetector` accepts: the Haar detector's smallest face (20 px) less a
+#: margin; below it an image is an icon or a mistake, not a head photo.
+MIN_FULL_IMAGE_SIDE = 16
 
 _FRONTAL, _PROFILE = "haarcascade_frontalface_default.xml", "haarcascade_profileface.xml"
 
@@ -141,10 +145,25 @@ def _cascade(file_name: str) -> cv2.CascadeClassifier:
 
 
 class FullImageDetector:
-    """One head per image whose box is the whole image (as DAD-3DNet's own predictor crops)."""
+    """One head per image whose box is the whole image (as DAD-3DNet's own predictor crops).
+
+    An image with a side shorter than ``min_side`` pixels cannot show a head worth aligning (a 1 x 1
+    picture would be stretched to the network's input and "aligned"): ``detect`` raises a ValueError that
+    says so, which ``trans3dhead predict`` records in ``errors.json`` for that image.
+    """
+
+    def __init__(self, *, min_side: int = MIN_FULL_IMAGE_SIDE) -> None:
+        if min_side < 1:
+            raise ValueError(f"min_side must be a positive number of pixels, got {min_side!r}")
+        self.min_side = min_side
 
     def detect(self, image: np.ndarray, *, names: Sequence[str] = ()) -> list[Detection]:
         height, width = check_image(image).shape[:2]
+        if min(height, width) < self.min_side:
+            raise ValueError(
+                f"image of {width}x{height} px is too small to hold a head: the whole-image box needs at "
+                f"least {self.min_side} px per side"
+            )
         return [Detection((0.0, 0.0, float(width), float(height)), None, "full_image")]
 
 

@@ -88,11 +88,14 @@ def collect_inputs(paths: Sequence[str | Path]) -> list[InputFile]:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB, EXIF orientation applied; ImageReadError if undecodable."""
+    """An image file as (H, W, 3) uint8 RGB, EXIF orientation applied; ImageReadError if undecodable or
+    larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS`` x 2)."""
     path = Path(path)
     try:
         with Image.open(path) as handle:
             image = ImageOps.exif_transpose(handle)
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    except Image.DecompressionBombError as exc:  # a few KB that would decode to gigabytes
+        raise ImageReadError(f"{path}: cannot read image, too many pixels ({exc})") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc

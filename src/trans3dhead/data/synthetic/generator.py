@@ -171,8 +171,8 @@ def _generate_split(store: DatasetStore, split: str, count: int, executor: _Exec
     todo = []
     for index in range(count):
         name = item_id(split, index)
-        if store.is_complete(split, name):
-            entries[index] = store.read_entry(split, name)
+        entries[index] = store.complete_entry(split, name)
+        if entries[index] is not None:
             yield ItemDone(split, index, name, skipped=True)
         else:
             todo.append(index)
