@@ -321,3 +321,71 @@ def test_failed_train_leaves_no_run_folder(tmp_path, capsys):
     (run / "notes.txt").write_text("mine")
     assert main(["train", "--out", str(run), *overrides, "train.epochs=1"]) == 2
     assert sorted(p.name for p in run.iterdir()) == ["notes.txt"]  # only what this run added is removed
+
+
+# --- errors versus bugs
+
+
+def test_project_errors_are_input_errors():
+    from trans3dhead.data.io import DataError
+    from trans3dhead.engine.checkpoint import CheckpointError
+    from trans3dhead.errors import InputError, OutputError
+    from trans3dhead.flame.assets import AssetError
+    from trans3dhead.flame.safe_pickle import PickleReadError, UnsafePickleError
+    from trans3dhead.inference.inputs import ImageReadError
+    from trans3dhead.inference.video import VideoReadError
+    from trans3dhead.models.backbone import PretrainedWeightsError
+
+    for error in (
+        AssetError,
+        CheckpointError,
+        ConfigError,
+        DataError,
+        ImageReadError,
+        OutputError,
+        PickleReadError,
+        PretrainedWeightsError,
+        UnsafePickleError,
+        VideoReadError,
+    ):
+        assert issubclass(error, InputError) and issubclass(error, ValueError), error
+
+
+def test_input_errors_exit_2_and_bugs_surface(monkeypatch, capsys):
+    import trans3dhead.config
+    from trans3dhead.errors import InputError
+
+    def bad_input(*args, **kwargs):
+        raise InputError("config.yaml: train.epochs: expected an integer, got 'x'")
+
+    monkeypatch.setattr(trans3dhead.config, "load_config", bad_input)
+    assert main(["summary"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "trans3dhead summary: error: config.yaml: train.epochs: expected an integer, got 'x'\n"
+    )
+
+    def bug(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together")  # e.g. from deep inside numpy
+
+    monkeypatch.setattr(trans3dhead.config, "load_config", bug)
+    with pytest.raises(ValueError, match="broadcast"):  # not turned into "error: ...", exit 2
+        main(["summary"])
+
+
+def test_a_bug_exits_1_with_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, trans3dhead.config as c\n"
+        "def bug(*a, **k): raise ValueError('a bug')\n"
+        "c.load_config = bug\n"
+        "from trans3dhead.cli import main\n"
+        "sys.exit(main(['summary']))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "ValueError: a bug" in proc.stderr

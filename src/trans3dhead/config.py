@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from trans3dhead.errors import InputError
 from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file or override is invalid; the message names the source and the key path."""
 
 

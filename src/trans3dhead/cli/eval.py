@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from trans3dhead.cli._common import add_asset_args
+from trans3dhead.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +48,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from trans3dhead.outputs import check_output_dir
 
     if args.batch < 1:
-        raise ValueError(f"--batch must be positive, got {args.batch}")
+        raise InputError(f"--batch must be positive, got {args.batch}")
     check_output_dir(args.out)
     model, config, assets = model_from_checkpoint(
         args.checkpoint, flame=args.flame, aux=args.aux, device=args.device

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from trans3dhead.errors import InputError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train Trans3DHead or DAD-3DNet on a DAD-3DHeads-format dataset")
@@ -34,7 +36,7 @@ def train(args: argparse.Namespace) -> int:
     dist = init_distributed()
     if args.resume:
         if args.config or args.overrides or args.out:
-            raise ValueError(
+            raise InputError(
                 "--resume RUN continues RUN with its saved config: drop --config/--out/overrides"
             )
         run_dir, resume, config = check_output_dir(args.resume, option="--resume"), True, None
@@ -42,10 +44,10 @@ def train(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{run_dir}/last.pt: no checkpoint to resume from")
     else:
         if not args.out:
-            raise ValueError("--out RUN is required (or --resume RUN)")
+            raise InputError("--out RUN is required (or --resume RUN)")
         run_dir, resume = check_output_dir(args.out), False
         if (run_dir / "last.pt").exists():
-            raise ValueError(
+            raise InputError(
                 f"{run_dir} already holds a run (last.pt): use --resume {run_dir} or another --out"
             )
         overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])

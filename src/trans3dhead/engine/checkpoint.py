@@ -18,6 +18,7 @@ import torch
 
 import trans3dhead
 from trans3dhead.atomic import atomic_open
+from trans3dhead.errors import InputError
 
 __all__ = [
     "slim_checkpoint",
@@ -32,7 +33,7 @@ __all__ = [
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint file is missing, unreadable or not a trans3dhead checkpoint."""
 
 

@@ -92,10 +92,10 @@ def predict(
 ) -> dict[str, dict[str, list]]:
     """Submission entries ``{item_id: {...}}`` for every item of ``batches`` (original-image pixels)."""
     if landmark_source not in LANDMARK_SOURCES:
-        raise ValueError(f"landmark_source must be one of {LANDMARK_SOURCES}, got {landmark_source!r}")
+        raise InputError(f"landmark_source must be one of {LANDMARK_SOURCES}, got {landmark_source!r}")
     branch = has_landmark_branch(model)
     if landmark_source == "branch" and not branch:
-        raise ValueError(
+        raise InputError(
             "landmark_source='branch', but this model has no landmark branch (only-3DMM): use 'flame'"
         )
     model.eval()

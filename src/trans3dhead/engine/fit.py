@@ -24,8 +24,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trans3dhead.config import Config, config_from_dict, config_to_dict, save_config
+from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
+from trans3dhead.data.io import DataError
 from trans3dhead.data.transforms import Augmentation
 from trans3dhead.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from trans3dhead.engine.distributed import DistContext, init_distributed
@@ -147,7 +148,7 @@ def _fit(
     dist: DistContext,
 ) -> FitResult:
     if config.data.root is None:
-        raise ValueError("config data.root is not set: pass --data DIR")
+        raise ConfigError("config data.root is not set: pass --data DIR")
     checkpoint = load_checkpoint(run_dir / "last.pt") if resume else None
     if checkpoint is not None:
         config = config_from_dict(checkpoint["config"], source=f"{run_dir}/last.pt")
@@ -166,7 +167,7 @@ def _fit(
     criterion = build_criterion(config, unwrap(model).flame)
     optimizer = build_optimizer(model, t)
     if t.amp == "fp16" and dist.device.type != "cuda":
-        raise ValueError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 (or off) on the CPU")
+        raise ConfigError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 (or off) on the CPU")
     scaler = torch.amp.GradScaler("cuda") if t.amp == "fp16" else None
 
     # --- data
@@ -184,6 +185,11 @@ def _fit(
         **common,
     )
     val_set = DAD3DHeadsDataset(split=config.data.val_split, skip_bad=config.data.skip_bad, **common)
+    for dataset in (train_set, val_set):
+        if not len(dataset):
+            raise DataError(
+                f"{dataset.metadata_path}: no items to {'train' if dataset.train else 'validate'} on"
+            )
     train_sampler = EpochSampler(
         len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size
     )
@@ -301,7 +307,7 @@ def _fit(
             if log is not None:
                 log.val({"epoch": epoch, "step": step, **{k: round(v, 6) for k, v in metrics.items()}})
             if select not in metrics:
-                raise ValueError(
+                raise ConfigError(
                     f"train.select_metric={select!r} is not among the validation metrics "
                     f"{sorted(metrics)} (no item of {config.data.val_split!r} could be scored on it)"
                 )
@@ -340,7 +346,7 @@ def _init_from(model: nn.Module, path: str) -> None:
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise ValueError(
+        raise ConfigError(
             f"train.init_from={path}: its weights do not fit this config's model ({exc})"
         ) from None
     logger.info("model weights initialised from %s", path)

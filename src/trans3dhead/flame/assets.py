@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from trans3dhead.errors import InputError
 from trans3dhead.flame.params import ParamLayout
 
 __all__ = ["AssetError", "FlameModelData", "FlameAux", "FlameAssets", "SUBSET_FILES", "CHAMFER_KEYPOINTS"]
@@ -43,7 +44,7 @@ _FLAME_SPLIT = {400: 300}
 _ROOT_PARENT = 4294967295  # uint32 max, FLAME's "no parent"
 
 
-class AssetError(ValueError):
+class AssetError(InputError):
     """A FLAME asset is missing, malformed or inconsistent; the message names the file and key."""
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from trans3dhead.errors import InputError
+
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "InputFile", "collect_inputs", "read_image", "ImageReadError"]
 
 logger = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ IMAGE_SUFFIXES = frozenset(
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """An input file could not be decoded as an image (the message names the file)."""
 
 

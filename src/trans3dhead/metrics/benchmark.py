@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from trans3dhead.errors import InputError
 from trans3dhead.metrics.chamfer import chamfer_distance
 from trans3dhead.metrics.groundtruth import GtItem
 from trans3dhead.metrics.nme import nme
@@ -180,7 +181,7 @@ def _score_points(
         except DegenerateError as exc:
             problems.append(Problem(gt.item_id, KEYPOINTS_3D, "degenerate", str(exc), ("chamfer",)))
         except ValueError as exc:  # predictions are validated already: this is about the GT
-            raise ValueError(f"GT item {gt.item_id!r}: {exc}") from None
+            raise InputError(f"GT item {gt.item_id!r}: {exc}") from None
         else:
             values["chamfer"] = value
     return values, problems
@@ -290,7 +291,7 @@ def score_predictions(
     options = options or BenchmarkOptions()
     for gt in gt_items:
         if gt.vertices.shape[0] != topology.num_vertices:
-            raise ValueError(
+            raise InputError(
                 f"GT item {gt.item_id!r} has {gt.vertices.shape[0]} vertices but the FLAME model has "
                 f"{topology.num_vertices}: use the model the GT was made with (--flame / --aux)"
             )

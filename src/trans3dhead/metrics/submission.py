@@ -259,6 +259,6 @@ def write_submission(path: str | Path, predictions: Mapping[str, Mapping[str, An
     rows = {}
     for item_id, entry in predictions.items():
         if not isinstance(item_id, str):
-            raise ValueError(f"submission item ids must be strings, got {item_id!r}")
+            raise InputError(f"submission item ids must be strings, got {item_id!r}")
         rows[item_id] = {key: np.asarray(value, dtype=np.float32).tolist() for key, value in entry.items()}
     return write_json(path, rows, allow_nan=True)

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from trans3dhead.data.synthetic.encoding import atomic_write, dump_json
+from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets
 
 __all__ = ["DatasetStore", "ItemPaths", "item_id", "model_fingerprint", "BOOKKEEPING_DIR"]
@@ -115,14 +116,14 @@ class DatasetStore:
                 with different settings (the message lists them).
         """
         if self.root.exists() and not self.root.is_dir():
-            raise ValueError(f"OUT {self.root} is a file, not a directory")
+            raise InputError(f"OUT {self.root} is a file, not a directory")
         manifest = self.root / BOOKKEEPING_DIR / "manifest.json"
         if manifest.is_file():
             previous = json.loads(manifest.read_text(encoding="utf-8"))
             changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
             if changed:
                 details = ", ".join(f"{k}: {previous.get(k)!r} -> {settings.get(k)!r}" for k in changed)
-                raise ValueError(
+                raise InputError(
                     f"OUT {self.root} was generated with other settings ({details}); resume with the same "
                     "settings or choose a new directory"
                 )
@@ -130,7 +131,7 @@ class DatasetStore:
         if self.root.is_dir():
             foreign = [p.name for p in self.root.iterdir() if (p / f"{p.name}.json").is_file()]
             if foreign:
-                raise ValueError(
+                raise InputError(
                     f"OUT {self.root} already holds a dataset not made by trans3dhead synth "
                     f"(splits {sorted(foreign)}, no {BOOKKEEPING_DIR}/manifest.json); choose a new directory"
                 )
