@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, shown
 from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
 __all__ = [
@@ -257,25 +257,25 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 return _coerce(value, arm, where)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {shown(value)}")
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {shown(value)}")
         (item,) = typing.get_args(annotation)
         return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {shown(value)}")
         _key, item = typing.get_args(annotation)
         return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
     if annotation is float:
         return _as_float(value, where)
     if annotation is bool and not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        raise ConfigError(f"{where}: expected true/false, got {shown(value)}")
     if annotation is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        raise ConfigError(f"{where}: expected an integer, got {shown(value)}")
     if annotation is str and not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
+        raise ConfigError(f"{where}: expected a string, got {shown(value)}")
     return value
 
 
@@ -288,12 +288,12 @@ def _as_float(value: Any, where: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise ConfigError(f"{where}: expected a number, got {value!r}")
+    raise ConfigError(f"{where}: expected a number, got {shown(value)}")
 
 
 def _section_from_dict(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -314,7 +314,7 @@ def _validate(config: Config, source: str) -> None:
     for (section, key), allowed in _CHOICES.items():
         value = getattr(getattr(config, section), key)
         if value not in allowed:
-            raise ConfigError(f"{source}: {section}.{key} must be one of {allowed}, got {value!r}")
+            raise ConfigError(f"{source}: {section}.{key} must be one of {allowed}, got {shown(value)}")
     positive = [
         ("model", "input_size"),
         ("model", "d_model"),
@@ -412,7 +412,7 @@ def _read_config_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any
     if base is None:
         return data
     if not isinstance(base, str) or not base:
-        raise ConfigError(f"{path}: base must be the path of another config file, got {base!r}")
+        raise ConfigError(f"{path}: base must be the path of another config file, got {shown(base)}")
     merged = _read_config_file(path.parent / base, (*chain, resolved))
     for section, values in data.items():
         if isinstance(values, dict) and isinstance(merged.get(section), dict):

@@ -12,7 +12,14 @@ other ``OSError`` s whose message names the path) for *any* content of the file.
 
 from __future__ import annotations
 
-__all__ = ["InputError", "OutputError"]
+import reprlib
+from typing import Any
+
+__all__ = ["InputError", "OutputError", "shown"]
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 6, 6, 4
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 60, 60, 40
 
 
 class InputError(ValueError):
@@ -21,3 +28,18 @@ class InputError(ValueError):
 
 class OutputError(InputError):
     """An output path cannot be written (a file where a folder is needed, a read-only folder, ...)."""
+
+
+def shown(value: Any) -> str:
+    """A user's value as an error message shows it: one short line (long lists, strings and arrays are cut,
+    arrays are described by shape and dtype)."""
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"<array of shape {tuple(shape)}, dtype {dtype}>"
+    return " ".join(_REPR.repr(value).split())
+
+
+def one_line(exc: BaseException) -> str:
+    """``TypeName: message`` of a library's exception, in one line (for "cannot read FILE (...)" errors)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

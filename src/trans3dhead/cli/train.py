@@ -55,9 +55,10 @@ def train(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
     if config is None:
         from trans3dhead.config import config_from_dict
-        from trans3dhead.engine.checkpoint import load_checkpoint
+        from trans3dhead.engine.checkpoint import checkpoint_config, load_checkpoint
 
-        config = config_from_dict(load_checkpoint(run_dir / "last.pt")["config"])
+        last = run_dir / "last.pt"
+        config = config_from_dict(checkpoint_config(load_checkpoint(last), last), source=f"{last} (config)")
     bar = tqdm(
         total=config.train.epochs,
         desc="epochs",

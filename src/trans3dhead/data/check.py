@@ -23,6 +23,7 @@ from trans3dhead.data.io import (
     read_json,
     validate_entry,
 )
+from trans3dhead.errors import shown
 
 __all__ = ["Problem", "check_split", "find_splits", "summarise", "unindexed_folders"]
 
@@ -118,7 +119,7 @@ def _check_attributes(entry: dict, meta_path: Path) -> list[Problem]:
                 Problem(
                     "error",
                     f"{meta_path} ({entry['item_id']})",
-                    f"attribute '{key}' has unknown value {value!r} (expected one of {allowed})",
+                    f"attribute '{key}' has unknown value {shown(value)} (expected one of {allowed})",
                 )
             )
     return out

@@ -6,7 +6,6 @@ JSON, missing field, wrong shape or non-finite values.
 
 from __future__ import annotations
 
-import json
 import logging
 import struct
 from collections import Counter
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 
 from trans3dhead import jsonio
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, one_line, shown
 
 __all__ = [
     "DataError",
@@ -60,11 +59,13 @@ def read_json(path: str | Path) -> Any:
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from exc
+        raise DataError(f"{path}: cannot read ({one_line(exc)})") from exc
     try:
         return jsonio.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: invalid JSON ({exc})") from exc
+    except RecursionError:
+        raise DataError(f"{path}: invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
+        raise DataError(f"{path}: invalid JSON ({one_line(exc)})") from None
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -75,7 +76,7 @@ def read_image(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read image ({exc})") from exc
+        raise DataError(f"{path}: cannot read image ({one_line(exc)})") from exc
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise DataError(f"{path}: not a decodable image (corrupt or truncated?)")
@@ -91,7 +92,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
             head = handle.read(24)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+    if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
         width, height = struct.unpack(">II", head[16:24])
         return int(height), int(width)
     from PIL import Image, UnidentifiedImageError
@@ -154,11 +155,19 @@ def validate_entry(entry: Any, index: int, source: Path, *, need_annotation: boo
     for key in required:
         if key not in entry:
             raise DataError(f"{where}: missing field '{key}'")
+    item_id = entry["item_id"]
+    if isinstance(item_id, bool) or not isinstance(item_id, str | int) or item_id == "":
+        raise DataError(f"{where}: field 'item_id' must be a non-empty string, got {shown(item_id)}")
+    for key in ("img_path", "annotation_path"):
+        if key in entry and (not isinstance(entry[key], str) or not entry[key]):
+            raise DataError(
+                f"{where} ({item_id}): field '{key}' must be a relative file path, got {shown(entry[key])}"
+            )
     bbox = np.asarray(entry["bbox"], dtype=np.float64) if _is_numeric_list(entry["bbox"]) else None
     if bbox is None or bbox.shape != (4,) or not np.isfinite(bbox).all() or bbox[2] <= 0 or bbox[3] <= 0:
         raise DataError(
             f"{where} ({entry['item_id']}): field 'bbox' must be [x, y, w, h] with w, h > 0, "
-            f"got {entry['bbox']}"
+            f"got {shown(entry['bbox'])}"
         )
     attributes = entry.get("attributes") or {}
     if not isinstance(attributes, dict):

@@ -28,7 +28,14 @@ from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
 from trans3dhead.data.io import DataError
 from trans3dhead.data.transforms import Augmentation
-from trans3dhead.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trans3dhead.engine.checkpoint import (
+    CheckpointError,
+    checkpoint_config,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from trans3dhead.engine.distributed import DistContext, init_distributed
 from trans3dhead.engine.evaluate import evaluate, headline_metrics, load_gt_items
 from trans3dhead.engine.history import RunLog, plot_curves
@@ -40,6 +47,7 @@ from trans3dhead.engine.loop import (
     train_one_epoch,
 )
 from trans3dhead.engine.sampler import EpochSampler
+from trans3dhead.errors import one_line
 from trans3dhead.metrics.report import write_report
 from trans3dhead.metrics.topology import BenchmarkTopology
 from trans3dhead.models.build import build_assets, build_criterion, build_model
@@ -151,7 +159,9 @@ def _fit(
         raise ConfigError("config data.root is not set: pass --data DIR")
     checkpoint = load_checkpoint(run_dir / "last.pt") if resume else None
     if checkpoint is not None:
-        config = config_from_dict(checkpoint["config"], source=f"{run_dir}/last.pt")
+        config = config_from_dict(
+            checkpoint_config(checkpoint, run_dir / "last.pt"), source=f"{run_dir}/last.pt"
+        )
     t = config.train
     torch.manual_seed(t.seed)
     if t.deterministic:
@@ -206,14 +216,14 @@ def _fit(
     # --- start or resume
     epoch, step, batch_in_epoch, best = 0, 0, 0, {}
     if checkpoint is not None:
-        unwrap(model).load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        if scaler is not None and checkpoint.get("scaler"):
-            scaler.load_state_dict(checkpoint["scaler"])
-        epoch, step, batch_in_epoch = checkpoint["epoch"], checkpoint["step"], checkpoint["batch_in_epoch"]
-        best = checkpoint.get("best", {})
-        set_rng_state(checkpoint["rng"])
+        epoch, step, batch_in_epoch, best = _restore(
+            checkpoint,
+            run_dir / "last.pt",
+            model=unwrap(model),
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+        )
         logger.info(
             "resumed %s at epoch %d, step %d (batch %d of the epoch)", run_dir, epoch, step, batch_in_epoch
         )
@@ -340,6 +350,36 @@ def _fit(
     )
 
 
+_RESUME_KEYS = ("optimizer", "scheduler", "epoch", "step", "batch_in_epoch", "rng")
+
+
+def _restore(
+    checkpoint: dict[str, Any], path: Path, *, model: nn.Module, optimizer, scheduler, scaler
+) -> tuple[int, int, int, dict[str, Any]]:
+    """Load a checkpoint's training state into the objects; returns (epoch, step, batch in epoch, best).
+
+    A checkpoint that cannot continue this run (a slim one, or one of another model or optimiser) is a
+    CheckpointError that says so, not a traceback from deep inside torch.
+    """
+    missing = [key for key in _RESUME_KEYS if key not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{path}: cannot resume from it, it has no {missing} (a slim checkpoint?)")
+    position = [checkpoint[key] for key in ("epoch", "step", "batch_in_epoch")]
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in position):
+        raise CheckpointError(f"{path}: epoch, step and batch_in_epoch must be integers >= 0, got {position}")
+    try:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if scaler is not None and checkpoint.get("scaler"):
+            scaler.load_state_dict(checkpoint["scaler"])
+        set_rng_state(checkpoint["rng"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: cannot resume from it ({one_line(exc)})") from None
+    best = checkpoint.get("best") or {}
+    return *position, best if isinstance(best, dict) else {}
+
+
 def _init_from(model: nn.Module, path: str) -> None:
     """Start from a checkpoint's model weights (any float dtype; slim checkpoints store float16)."""
     weights = load_checkpoint(path)["model"]
@@ -347,7 +387,7 @@ def _init_from(model: nn.Module, path: str) -> None:
         model.load_state_dict(weights)
     except RuntimeError as exc:
         raise ConfigError(
-            f"train.init_from={path}: its weights do not fit this config's model ({exc})"
+            f"train.init_from={path}: its weights do not fit this config's model ({one_line(exc)})"
         ) from None
     logger.info("model weights initialised from %s", path)
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from trans3dhead.atomic import atomic_open
+from trans3dhead.errors import one_line
 from trans3dhead.flame.assets import SUBSET_FILES, AssetError, FlameAssets, FlameAux, FlameModelData
 from trans3dhead.flame.safe_pickle import load_pickle, load_pickled_npy
 
@@ -77,7 +78,7 @@ def _read_npz(path: Path) -> dict[str, Any]:
     except AssetError:
         raise
     except (OSError, EOFError, ValueError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
-        raise AssetError(f"{path}: not a readable .npz model file ({type(exc).__name__}: {exc})") from None
+        raise AssetError(f"{path}: not a readable .npz model file ({one_line(exc)})") from None
 
 
 def _read_dense(directory: Path) -> dict[str, dict[str, Any]]:

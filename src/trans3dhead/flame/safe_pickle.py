@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, one_line
 
 __all__ = [
     "PickleReadError",
@@ -138,7 +138,7 @@ def loads_pickle(data: bytes, *, source: str = "<bytes>") -> Any:
     except RecursionError:
         raise PickleReadError(f"{source}: not a readable pickle (nested too deeply)") from None
     except Exception as exc:  # the pickle machine fails in many ways on foreign bytes
-        raise PickleReadError(f"{source}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+        raise PickleReadError(f"{source}: not a readable pickle ({one_line(exc)})") from None
     return _convert(obj, source)
 
 
@@ -162,14 +162,14 @@ def load_pickled_npy(path: str | Path) -> Any:
                 shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
             else:
                 shape, _fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        except (ValueError, EOFError) as exc:
-            raise PickleReadError(f"{path}: not a valid .npy file ({exc})") from None
+        except Exception as exc:  # numpy parses the header with ast / tokenize: any error means "not .npy"
+            raise PickleReadError(f"{path}: not a valid .npy file ({one_line(exc)})") from None
         if not dtype.hasobject:
             handle.seek(0)
             try:
                 return np.load(handle, allow_pickle=False)
-            except (ValueError, EOFError, MemoryError) as exc:  # truncated, or a header claiming too much
-                message = f"{path}: not a valid .npy file ({type(exc).__name__}: {exc})"
+            except Exception as exc:  # truncated, a header claiming too much, a dtype numpy cannot make
+                message = f"{path}: not a valid .npy file ({one_line(exc)})"
                 raise PickleReadError(message) from None
         array = loads_pickle(handle.read(), source=str(path))
     if isinstance(array, np.ndarray) and array.shape == () and shape == ():

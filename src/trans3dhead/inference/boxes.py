@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, one_line, shown
 
 __all__ = ["Detection", "check_box", "iou_matrix", "nms", "face_to_head_box", "load_boxes_file"]
 
@@ -40,9 +40,9 @@ def check_box(box: object, *, name: str = "box") -> tuple[float, float, float, f
     except (TypeError, ValueError):
         values = None
     if values is None or values.shape != (4,) or not np.isfinite(values).all():
-        raise InputError(f"{name} must be 4 finite numbers [x, y, w, h], got {box!r}")
+        raise InputError(f"{name} must be 4 finite numbers [x, y, w, h], got {shown(box)}")
     if values[2] <= 0 or values[3] <= 0:
-        raise InputError(f"{name} must have a positive width and height, got {box!r}")
+        raise InputError(f"{name} must have a positive width and height, got {shown(box)}")
     x, y, w, h = values.tolist()
     return x, y, w, h
 
@@ -107,7 +107,9 @@ def _parse_boxes_table(data: object, source: str) -> dict[str, list[tuple[float,
     table = {}
     for key, boxes in data.items():
         if not isinstance(boxes, list):
-            raise InputError(f"{source}: entry {key!r} must be a list of [x, y, w, h] boxes, got {boxes!r}")
+            raise InputError(
+                f"{source}: entry {key!r} must be a list of [x, y, w, h] boxes, got {shown(boxes)}"
+            )
         table[str(key)] = [check_box(b, name=f"{source}: {key!r} box {i}") for i, b in enumerate(boxes)]
     return table
 
@@ -123,6 +125,8 @@ def load_boxes_file(path: str | Path) -> dict[str, list[tuple[float, float, floa
         raise FileNotFoundError(f"{path}: boxes file not found")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a valid JSON boxes file ({exc})") from exc
+    except RecursionError:
+        raise InputError(f"{path}: not a valid JSON boxes file (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
+        raise InputError(f"{path}: not a valid JSON boxes file ({one_line(exc)})") from None
     return _parse_boxes_table(data, str(path))

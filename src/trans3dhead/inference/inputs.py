@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, one_line
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "InputFile", "collect_inputs", "read_image", "ImageReadError"]
 
@@ -98,6 +98,6 @@ def read_image(path: str | Path) -> np.ndarray:
             image = ImageOps.exif_transpose(handle)
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
     except Image.DecompressionBombError as exc:  # a few KB that would decode to gigabytes
-        raise ImageReadError(f"{path}: cannot read image, too many pixels ({exc})") from exc
+        raise ImageReadError(f"{path}: cannot read image, too many pixels ({one_line(exc)})") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
+        raise ImageReadError(f"{path}: cannot read image ({one_line(exc)})") from exc

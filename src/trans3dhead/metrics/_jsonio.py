@@ -14,7 +14,7 @@ from typing import Any
 
 from trans3dhead import jsonio
 from trans3dhead.atomic import atomic_write
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, one_line
 
 __all__ = ["read_json", "read_json_pairs", "refuse_duplicates", "write_json", "write_text"]
 
@@ -36,7 +36,7 @@ def _parse(path: Path, what: str, parse: Callable[[bytes], Any]) -> Any:
     except RecursionError:
         raise InputError(f"{what} {path}: not valid JSON (nested too deeply)") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
-        raise InputError(f"{what} {path}: not valid JSON ({exc})") from None
+        raise InputError(f"{what} {path}: not valid JSON ({one_line(exc)})") from None
 
 
 def read_json(path: str | Path, *, what: str) -> Any:

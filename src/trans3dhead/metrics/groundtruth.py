@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, shown
 from trans3dhead.metrics._jsonio import read_json_pairs, refuse_duplicates, write_json
 
 __all__ = ["GT_FIELDS", "GtItem", "attribute_text", "parse_gt_entries", "read_gt_file", "write_gt_file"]
@@ -54,6 +54,15 @@ def _array(entry: Mapping[str, Any], key: str, shape: tuple[int | None, ...], wh
     return array
 
 
+def _float32(entry: Mapping[str, Any], key: str, shape: tuple[int | None, ...], where: str) -> np.ndarray:
+    """An array as the benchmark reads it (float32), which must stay finite."""
+    with np.errstate(over="ignore"):
+        array = _array(entry, key, shape, where).astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{where}: '{key}' has values beyond the float32 range")
+    return array
+
+
 @dataclass(frozen=True, eq=False)
 class GtItem:
     """One validated GT entry.  ``attributes`` maps names to value labels (empty when absent)."""
@@ -80,20 +89,20 @@ class GtItem:
             raise InputError(f"{where}: missing field(s) {missing}")
         item_id = entry["id"]
         if not isinstance(item_id, str) or not item_id:
-            raise InputError(f"{where}: 'id' must be a non-empty string, got {item_id!r}")
-        where = f"{where} (id {item_id!r})"
+            raise InputError(f"{where}: 'id' must be a non-empty string, got {shown(item_id)}")
+        where = f"{where} (id {shown(item_id)})"
         bbox = _array(entry, "bbox", (4,), where)
         if bbox[2] <= 0 or bbox[3] <= 0:
             raise InputError(f"{where}: 'bbox' width and height must be positive, got {bbox.tolist()}")
         height = entry["image_height"]
         if isinstance(height, bool) or not isinstance(height, int | float) or not 0 < height < float("inf"):
-            raise InputError(f"{where}: 'image_height' must be a positive number, got {height!r}")
+            raise InputError(f"{where}: 'image_height' must be a positive number, got {shown(height)}")
         return cls(
             item_id=item_id,
             bbox=bbox,
-            vertices=_array(entry, "vertices", (None, 3), where).astype(np.float32),
-            model_view=_array(entry, "model_view_matrix", (4, 4), where).astype(np.float32),
-            projection=_array(entry, "projection_matrix", (4, 4), where).astype(np.float32),
+            vertices=_float32(entry, "vertices", (None, 3), where),
+            model_view=_float32(entry, "model_view_matrix", (4, 4), where),
+            projection=_float32(entry, "projection_matrix", (4, 4), where),
             image_height=height,
             attributes=_attributes(entry.get("attributes"), where),
         )
@@ -147,7 +156,7 @@ def _attributes(raw: Any, where: str) -> dict[str, str]:
         raise InputError(f"{where}: 'attributes' must be a JSON object, got {type(raw).__name__}")
     for name, value in raw.items():
         if not isinstance(value, str | bool | int | float):
-            raise InputError(f"{where}: attribute '{name}' has a non-scalar value {value!r}")
+            raise InputError(f"{where}: attribute '{name}' has a non-scalar value {shown(value)}")
     return dict(raw)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trans3dhead.data.io import image_size
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, shown
 from trans3dhead.metrics._jsonio import read_json
 
 __all__ = ["build_gt_entries", "image_size"]
@@ -35,15 +35,15 @@ def _locate(split_dir: Path, relative: Any, standard: Path, what: str, item_id: 
         if candidate.is_file():
             return candidate
     tried = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"{what} of item {item_id!r} not found (tried {tried})")
+    raise FileNotFoundError(f"{what} of item {shown(item_id)} not found (tried {tried})")
 
 
 def _entry(split_dir: Path, meta: Mapping[str, Any], with_attributes: bool, where: str) -> dict[str, Any]:
     item_id = meta.get("item_id")
     if not isinstance(item_id, str) or not item_id:
-        raise InputError(f"{where}: 'item_id' must be a non-empty string, got {item_id!r}")
+        raise InputError(f"{where}: 'item_id' must be a non-empty string, got {shown(item_id)}")
     if "bbox" not in meta:
-        raise InputError(f"{where}: item {item_id!r} has no 'bbox'")
+        raise InputError(f"{where}: item {shown(item_id)} has no 'bbox'")
     annotation_path = _locate(
         split_dir,
         meta.get("annotation_path"),

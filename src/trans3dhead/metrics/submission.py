@@ -139,7 +139,8 @@ def _field(
     if array.ndim != 2 or array.shape[1] != cols or array.shape[0] == 0 or rows not in (None, array.shape[0]):
         want = f"({'N' if rows is None else rows}, {cols})"
         return Problem(item_id, name, "wrong_shape", f"'{name}' has shape {array.shape}, expected {want}")
-    array = array.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32: reported as non-finite just below
+        array = array.astype(np.float32)
     if not np.all(np.isfinite(array)):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         return Problem(item_id, name, "non_finite", f"'{name}' has {bad} non-finite value(s) (in float32)")

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from trans3dhead.config import Config, ConfigError, FlameConfig
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, one_line
 from trans3dhead.flame import FlameAssets, FlameLayer, ParamLayout, embedded_assets, load_assets
 from trans3dhead.flame.files import ENV_MODEL
 from trans3dhead.losses.criterion import HeadCriterion
@@ -43,7 +43,7 @@ def _from_config(section: str) -> Iterator[None]:
     except InputError:
         raise
     except ValueError as exc:
-        raise ConfigError(f"config {section}: {exc}") from exc
+        raise ConfigError(f"config {section}: {' '.join(str(exc).split())}") from exc
 
 
 def build_assets(config: FlameConfig) -> FlameAssets:
@@ -130,11 +130,11 @@ def model_from_checkpoint(
     """
     from trans3dhead.config import config_from_dict
     from trans3dhead.devices import resolve_device
-    from trans3dhead.engine.checkpoint import CheckpointError, load_checkpoint
+    from trans3dhead.engine.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
 
     device = resolve_device(device)  # before loading: a missing device is not the checkpoint's fault
     data = load_checkpoint(path, map_location=device)
-    config = config_from_dict(data["config"], source=f"{path} (config)")
+    config = config_from_dict(checkpoint_config(data, path), source=f"{path} (config)")
     if flame is not None or aux is not None:
         config.flame.model, config.flame.aux = flame, aux
     assets = build_assets(config.flame)
@@ -144,5 +144,7 @@ def model_from_checkpoint(
     try:
         model.load_state_dict(data["model"])
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit the model its config describes ({exc})") from exc
+        raise CheckpointError(
+            f"{path}: weights do not fit the model its config describes ({one_line(exc)})"
+        ) from exc
     return model.to(device).eval(), config, assets
