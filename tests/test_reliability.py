@@ -389,3 +389,10 @@ def test_a_bug_exits_1_with_a_traceback(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
     )
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "ValueError: a bug" in proc.stderr
+
+
+def test_model_export_sizes_out_of_range(tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main(["model-export", str(out), "--vertices", "50"]) == 2
+    assert "num_vertices_target must be in [1500, 50000], got 50" in capsys.readouterr().err
+    assert not out.exists()

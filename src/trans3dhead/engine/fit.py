@@ -113,6 +113,8 @@ def compute_mean_face(dataset: DAD3DHeadsDataset, *, batch_size: int = 64, worke
         if batch is not None:
             landmarks.append(batch.targets.landmarks)
             presence.append(batch.targets.presence)
+    if not landmarks:
+        raise DataError(f"{dataset.metadata_path}: no readable item to compute MARR's mean face from")
     landmarks_t, presence_t = torch.cat(landmarks), torch.cat(presence)
     never = presence_t.sum(dim=0) == 0
     if never.any():  # a landmark outside every training crop: average it over all samples instead
