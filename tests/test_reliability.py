@@ -396,3 +396,25 @@ def test_model_export_sizes_out_of_range(tmp_path, capsys):
     assert main(["model-export", str(out), "--vertices", "50"]) == 2
     assert "num_vertices_target must be in [1500, 50000], got 50" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_failed_eval_leaves_no_submission_without_report(
+    checkpoint, tmp_path, tiny_assets, monkeypatch, capsys
+):
+    import trans3dhead.metrics.groundtruth as groundtruth
+    from trans3dhead.errors import InputError
+
+    write_split(tmp_path / "data", "val", tiny_assets, items=2)
+    out = tmp_path / "eval"
+    args = ["eval", "--checkpoint", str(checkpoint), "--data", str(tmp_path / "data"), "--out", str(out)]
+
+    def fail(*args, **kwargs):  # after submission.json is written
+        raise InputError("gt.json: cannot write")
+
+    monkeypatch.setattr(groundtruth, "write_gt_file", fail)
+    assert main(args) == 2
+    assert "gt.json: cannot write" in capsys.readouterr().err
+    assert not out.exists()  # submission.json was written, then removed with the folder
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert {p.name for p in out.iterdir()} >= {"submission.json", "gt.json", "metrics.json", "metrics.md"}

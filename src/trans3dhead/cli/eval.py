@@ -45,7 +45,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from trans3dhead.engine.evaluate import evaluate_aflw2000, evaluate_split
     from trans3dhead.models.build import model_from_checkpoint
-    from trans3dhead.outputs import check_output_dir
+    from trans3dhead.outputs import check_output_dir, undo_on_failure
 
     if args.batch < 1:
         raise InputError(f"--batch must be positive, got {args.batch}")
@@ -74,19 +74,20 @@ def evaluate(args: argparse.Namespace) -> int:
             f"roll {table.roll:.3f}  MAE {table.mean:.3f}"
         )
         return 0
-    result = evaluate_split(
-        model,
-        assets=assets,
-        root=args.data,
-        split=args.split,
-        out_dir=args.out,
-        input_size=size,
-        batch_size=args.batch,
-        workers=args.workers,
-        landmark_source=args.landmarks,
-        device=args.device,
-        progress=bar,
-    )
+    with undo_on_failure(args.out):  # no submission left without its report
+        result = evaluate_split(
+            model,
+            assets=assets,
+            root=args.data,
+            split=args.split,
+            out_dir=args.out,
+            input_size=size,
+            batch_size=args.batch,
+            workers=args.workers,
+            landmark_source=args.landmarks,
+            device=args.device,
+            progress=bar,
+        )
     if result is None:
         print(f"{args.split}: no annotations; wrote {args.out}/submission.json only")
         return 0

@@ -26,7 +26,13 @@ from torch import nn
 from trans3dhead.engine.distributed import DistContext
 from trans3dhead.errors import InputError
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS
-from trans3dhead.metrics.benchmark import BenchmarkOptions, BenchmarkResult, merge_results, score_predictions
+from trans3dhead.metrics.benchmark import (
+    BenchmarkOptions,
+    BenchmarkResult,
+    check_gt_topology,
+    merge_results,
+    score_predictions,
+)
 from trans3dhead.metrics.groundtruth import GtItem, parse_gt_entries
 from trans3dhead.metrics.gt_builder import build_gt_entries
 from trans3dhead.metrics.submission import make_prediction
@@ -182,6 +188,8 @@ def evaluate_split(
     )
     annotated = all("annotation_path" in entry for entry in dataset.entries)
     entries, gt_items = load_gt_items(root, split) if annotated else ([], [])  # GT errors before the work
+    topology = BenchmarkTopology.from_assets(assets)
+    check_gt_topology(gt_items, topology)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     predictions = predict(
         model, loader, device=torch.device(device), landmark_source=landmark_source, progress=progress
@@ -190,9 +198,7 @@ def evaluate_split(
     if not annotated:
         return None
     write_gt_file(out / "gt.json", entries)
-    result = score_predictions(
-        gt_items, predictions, topology=BenchmarkTopology.from_assets(assets), options=options
-    )
+    result = score_predictions(gt_items, predictions, topology=topology, options=options)
     sources = {"data": f"{root}/{split}", "model": assets.model.source, "landmarks": landmark_source}
     write_report(result, out, sources=sources)
     return result
