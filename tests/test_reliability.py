@@ -418,3 +418,20 @@ def test_failed_eval_leaves_no_submission_without_report(
     monkeypatch.undo()
     assert main(args) == 0
     assert {p.name for p in out.iterdir()} >= {"submission.json", "gt.json", "metrics.json", "metrics.md"}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.nhead=0", "model.nhead must be positive"),
+        ("train.val_every=0", "train.val_every must be positive"),
+        ("train.log_every=0", "train.log_every must be positive"),
+        ("data.workers=-1", "data.workers must be >= 0"),
+        ("train.lr=.nan", "train.lr: expected a finite number"),
+        ("loss.weights.euler=.inf", "loss.weights.euler: expected a finite number"),
+        ("model={1.5: 1, x: 2}", r"unknown key\(s\) \[1.5, 'x'\]"),
+    ],
+)
+def test_config_values_found_by_fuzzing(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])

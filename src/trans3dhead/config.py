@@ -12,6 +12,7 @@ every run (``config.yaml``) and inside checkpoints, so a run can always be rebui
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -281,14 +282,19 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
 
 def _as_float(value: Any, where: str) -> float:
     # PyYAML (YAML 1.1) reads "3e-4" as a string: accept numeric strings, refuse everything else.
+    number = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
-    raise ConfigError(f"{where}: expected a number, got {shown(value)}")
+    if number is None:
+        raise ConfigError(f"{where}: expected a number, got {shown(value)}")
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: expected a finite number, got {shown(value)}")
+    return number
 
 
 def _section_from_dict(cls: type, data: Any, where: str) -> Any:
@@ -296,7 +302,7 @@ def _section_from_dict(cls: type, data: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
     kwargs = {}
@@ -318,13 +324,20 @@ def _validate(config: Config, source: str) -> None:
     positive = [
         ("model", "input_size"),
         ("model", "d_model"),
+        ("model", "nhead"),
+        ("model", "dim_feedforward"),
         ("model", "decoder_layers"),
         ("data", "batch_size"),
         ("train", "epochs"),
+        ("train", "val_every"),
+        ("train", "log_every"),
     ]
     for section, key in positive:
         if getattr(getattr(config, section), key) <= 0:
             raise ConfigError(f"{source}: {section}.{key} must be positive")
+    for section, key in (("model", "encoder_layers"), ("data", "workers"), ("train", "checkpoint_every")):
+        if getattr(getattr(config, section), key) < 0:
+            raise ConfigError(f"{source}: {section}.{key} must be >= 0")
     if config.model.d_model % config.model.nhead:
         raise ConfigError(
             f"{source}: model.d_model ({config.model.d_model}) must be divisible by model.nhead "

@@ -72,7 +72,7 @@ def _section(raw: dict, key: str, allowed: set[str], source: Path) -> dict[str, 
     section = raw.get(key, {})
     if not isinstance(section, dict):
         raise _fail(source, f"'{key}' must be a mapping, got {section!r}")
-    unknown = sorted(set(section) - allowed)
+    unknown = sorted(set(section) - allowed, key=str)
     if unknown:
         raise _fail(source, f"unknown key(s) {unknown} in '{key}'; valid keys: {sorted(allowed)}")
     return section
@@ -96,7 +96,7 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         raise ConfigError(f"{source}: invalid YAML ({yaml_error_text(exc)})") from exc
     if not isinstance(raw, dict):
         raise _fail(source, "expected a mapping with name, data, budget, arms")
-    unknown = sorted(set(raw) - {"name", "data", "budget", "common", "arms"})
+    unknown = sorted(set(raw) - {"name", "data", "budget", "common", "arms"}, key=str)
     if unknown:
         raise _fail(source, f"unknown top-level key(s) {unknown}")
     data = _section(raw, "data", _DATA_KEYS, source)
