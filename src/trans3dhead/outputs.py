@@ -73,18 +73,19 @@ def _remove(path: Path) -> None:
 
 @contextmanager
 def undo_on_failure(folder: str | Path, *, keep: Callable[[], bool] = lambda: False) -> Iterator[Path]:
-    """Run a block that writes into ``folder``; if it raises, remove what it created there.
+    """Run a block that writes into ``folder``; if it fails (an exception), remove what it created there.
 
     A folder the block created is removed whole; in a folder that existed before, only the entries that
     were not there before are removed.  ``keep`` is asked after a failure: True keeps everything (e.g. a
-    training run that already wrote a checkpoint it can resume from).
+    training run that already wrote a checkpoint it can resume from).  An interruption (Ctrl-C) is not a
+    failure: what was written stays for the user to look at.
     """
     folder = Path(folder)
     existed = folder.is_dir()
     before = set(folder.iterdir()) if existed else set()
     try:
         yield folder
-    except BaseException:
+    except Exception:
         if not keep():
             if not existed:
                 _remove(folder)

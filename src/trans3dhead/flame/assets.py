@@ -180,7 +180,7 @@ def _parents(kintree: np.ndarray, num_joints: int, source: str) -> np.ndarray:
 
 def _num_shape(raw: Mapping[str, Any], num_columns: int, requested: int | None, source: str) -> int:
     if requested is None and "num_shape_params" in raw:
-        stored = np.asarray(raw["num_shape_params"])
+        stored = _array(raw, "num_shape_params", source)
         if stored.shape != () or stored.dtype.kind not in "iu":
             raise AssetError(f"{source}: key 'num_shape_params' must be one integer, got {shown(stored)}")
         requested = int(stored)
@@ -206,7 +206,12 @@ def _extras(raw: Mapping[str, Any], num_v: int, source: str) -> tuple[Any, Any, 
     if "vertex_region" in raw:
         region = _array(raw, "vertex_region", source).astype(np.int64)
         _check_shape(region, (num_v,), "vertex_region", source)
-        names = tuple(str(n) for n in np.asarray(raw.get("region_names", [])).tolist())
+        names_raw = raw.get("region_names", [])
+        if isinstance(names_raw, np.ndarray) and names_raw.ndim == 1:
+            names_raw = names_raw.tolist()
+        if not isinstance(names_raw, list | tuple):
+            raise AssetError(f"{source}: key 'region_names' must be a list of names")
+        names = tuple(str(n) for n in names_raw)
     return albedo, region, names
 
 
