@@ -435,3 +435,15 @@ def test_failed_eval_leaves_no_submission_without_report(
 def test_config_values_found_by_fuzzing(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_annotation_values_beyond_float32_are_an_error(tmp_path, tiny_assets):
+    from trans3dhead.data.io import read_annotation
+
+    write_split(tmp_path, "val", tiny_assets, items=1)
+    path = tmp_path / "val" / "annotations" / "val_000.json"
+    annotation = json.loads(path.read_text())
+    annotation["model_view_matrix"][0][3] = 1e300  # finite in float64, infinite in float32
+    path.write_text(json.dumps(annotation))
+    with pytest.raises(DataError, match="'model_view_matrix' has values beyond the float32 range"):
+        read_annotation(path)

@@ -47,6 +47,8 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
 
 logger = logging.getLogger(__name__)
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 class DataError(InputError):
     """A dataset file is missing or malformed; the message names the file and the field."""
@@ -117,6 +119,8 @@ def _matrix(data: dict, key: str, shape: tuple[int, ...], source: Path) -> np.nd
         raise DataError(f"{source}: field '{key}' has shape {value.shape}, expected {want}")
     if not np.isfinite(value).all():
         raise DataError(f"{source}: field '{key}' contains non-finite values")
+    if value.size and np.abs(value).max() > _FLOAT32_MAX:  # the model and the benchmark work in float32
+        raise DataError(f"{source}: field '{key}' has values beyond the float32 range")
     return value
 
 
