@@ -242,7 +242,7 @@ def _write_model(rng: random.Random, model: dict[str, Any], folder: Path) -> Pat
 def _write_aux(aux: dict[str, Any], folder: Path) -> Path:
     try:
         return write_aux_dir(aux, folder)
-    except (KeyError, TypeError, ValueError, AttributeError, OSError):  # a dict the writer cannot lay out
+    except Exception:  # a mutated dict the release writer cannot lay out: write it raw
         shutil.rmtree(folder, ignore_errors=True)
         return _write_aux_raw(aux, folder)
 
