@@ -1,10 +1,14 @@
 # The two commands: `make demo` and `make test`. Both create .venv at the repo root.
+# `make fuzz`: the fuzz targets of tests/test_fuzz.py for FUZZ_SECONDS each (8 targets: ~10 minutes).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+FUZZ_SECONDS ?= 75
+FUZZ_SEED ?= $(shell date +%s)
+
+.PHONY: demo test fuzz lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +32,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
+
+fuzz: $(STAMP)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) FUZZ_REPORT=fuzz_report.json \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

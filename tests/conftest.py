@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -89,3 +91,12 @@ def tiny_assets(tiny_raw):
     model_raw, aux_raw = tiny_raw
     model = FlameModelData.from_arrays(model_raw, source="tiny")
     return FlameAssets(model=model, aux=FlameAux.from_raw(aux_raw, model=model, source="tiny"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many examples each fuzz target saw (see fuzz_harness.py), when fuzz targets ran."""
+    harness = sys.modules.get("fuzz_harness")
+    if harness is not None and harness.COUNTS:
+        terminalreporter.section("fuzz targets")
+        for line in harness.summary_lines():
+            terminalreporter.write_line(line)

@@ -220,6 +220,33 @@ def test_resume_after_interruption(dataset, assets, tmp_path):
     assert tree(root) == tree(dataset)
 
 
+def test_rerun_regenerates_items_damaged_since(dataset, assets, tmp_path):
+    root = tmp_path / "damaged"
+    shutil.copytree(dataset, root)
+    image = root / "train" / "images" / "train_000001.png"
+    image.write_bytes(image.read_bytes()[:-100])  # truncated after the run finished
+    annotation = root / "val" / "annotations" / "val_000001.json"
+    annotation.write_text(annotation.read_text()[:-10])
+    events = generate(root, assets)
+    assert [e.item_id for e in events if not e.skipped] == ["train_000001", "val_000001"]
+    assert tree(root) == tree(dataset)
+
+
+def test_records_without_sizes_are_checked_by_content(dataset, assets, tmp_path):
+    """Datasets written before the records held file sizes: an intact item is kept, a damaged one redone."""
+    root = tmp_path / "older"
+    shutil.copytree(dataset, root)
+    for record in (root / ".synth").glob("*/*.json"):
+        entry = json.loads(record.read_text())
+        del entry["_files"]
+        record.write_text(json.dumps(entry, separators=(",", ":")))
+    image = root / "test" / "images" / "test_000000.png"
+    image.write_bytes(image.read_bytes()[:-12])  # no IEND chunk
+    events = generate(root, assets)
+    assert [e.item_id for e in events if not e.skipped] == ["test_000000"]
+    assert tree(root / "test" / "images") == tree(dataset / "test" / "images")
+
+
 def test_killed_process_resumes(dataset, assets, tmp_path):
     model = tmp_path / "assets.pkl"
     model.write_bytes(pickle.dumps(assets))
@@ -334,7 +361,7 @@ def test_bad_arguments(tmp_path, assets, capsys):
     assert main(["synth", str(tmp_path / "out")]) == 2
     assert "nothing to generate" in capsys.readouterr().err
     assert main(["synth", str(afile), "--train", "1"]) == 2  # checked before the head model is loaded
-    assert f"OUT {afile} is a file, not a directory" in capsys.readouterr().err
+    assert f"OUT {afile}: it is a file, not a folder" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"is a file, not a directory"):
         generate(afile, assets)
     with pytest.raises(ValueError, match=r"item count of split 'train' must be an integer >= 0, got -2"):

@@ -12,6 +12,7 @@ every run (``config.yaml``) and inside checkpoints, so a run can always be rebui
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -21,10 +22,13 @@ from typing import Any
 
 import yaml
 
+from trans3dhead.errors import InputError, shown
 from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
 __all__ = [
     "ConfigError",
+    "UniqueKeyLoader",
+    "yaml_error_text",
     "FlameConfig",
     "ModelConfig",
     "LossConfig",
@@ -41,13 +45,33 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A config file or override is invalid; the message names the source and the key path."""
 
 
-class _Loader(yaml.SafeLoader):
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML would keep
+    the last value silently).  Keys brought in by a ``<<`` merge may be overridden, as YAML allows."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], yaml.Node] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    problem=f"duplicate key {key_node.value!r} (first given on line {first})",
+                    problem_mark=key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Loader(UniqueKeyLoader):
     """YAML with 1.2 scalars: only true/false are booleans (``qamem: off`` stays a string) and exponent
-    floats without a dot (``3e-4``) are numbers."""
+    floats without a dot (``3e-4``) are numbers; a duplicated key is an error."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -72,6 +96,16 @@ _Loader.add_implicit_resolver(
 
 def _yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (PyYAML's own text spans several lines)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(part for part in (exc.context, exc.problem) if part) or type(exc).__name__
+        return f"{what}{where}"
+    return " ".join(str(exc).split())
 
 
 @dataclass
@@ -237,46 +271,51 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 return _coerce(value, arm, where)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{where}: invalid value {shown(value)}")
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {shown(value)}")
         (item,) = typing.get_args(annotation)
         return [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {shown(value)}")
         _key, item = typing.get_args(annotation)
         return {str(k): _coerce(v, item, f"{where}.{k}") for k, v in value.items()}
     if annotation is float:
         return _as_float(value, where)
     if annotation is bool and not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        raise ConfigError(f"{where}: expected true/false, got {shown(value)}")
     if annotation is int and (not isinstance(value, int) or isinstance(value, bool)):
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        raise ConfigError(f"{where}: expected an integer, got {shown(value)}")
     if annotation is str and not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
+        raise ConfigError(f"{where}: expected a string, got {shown(value)}")
     return value
 
 
 def _as_float(value: Any, where: str) -> float:
     # PyYAML (YAML 1.1) reads "3e-4" as a string: accept numeric strings, refuse everything else.
+    number = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
-    raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if number is None:
+        raise ConfigError(f"{where}: expected a number, got {shown(value)}")
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: expected a finite number, got {shown(value)}")
+    return number
 
 
 def _section_from_dict(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{where}: expected a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
     kwargs = {}
@@ -294,17 +333,24 @@ def _validate(config: Config, source: str) -> None:
     for (section, key), allowed in _CHOICES.items():
         value = getattr(getattr(config, section), key)
         if value not in allowed:
-            raise ConfigError(f"{source}: {section}.{key} must be one of {allowed}, got {value!r}")
+            raise ConfigError(f"{source}: {section}.{key} must be one of {allowed}, got {shown(value)}")
     positive = [
         ("model", "input_size"),
         ("model", "d_model"),
+        ("model", "nhead"),
+        ("model", "dim_feedforward"),
         ("model", "decoder_layers"),
         ("data", "batch_size"),
         ("train", "epochs"),
+        ("train", "val_every"),
+        ("train", "log_every"),
     ]
     for section, key in positive:
         if getattr(getattr(config, section), key) <= 0:
             raise ConfigError(f"{source}: {section}.{key} must be positive")
+    for section, key in (("model", "encoder_layers"), ("data", "workers"), ("train", "checkpoint_every")):
+        if getattr(getattr(config, section), key) < 0:
+            raise ConfigError(f"{source}: {section}.{key} must be >= 0")
     if config.model.d_model % config.model.nhead:
         raise ConfigError(
             f"{source}: model.d_model ({config.model.d_model}) must be divisible by model.nhead "
@@ -368,7 +414,12 @@ def apply_overrides(
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"{source}: override {item!r}: '{part}' is not a section")
-        node[parts[-1]] = _yaml_load(raw) if raw.strip() else None
+        try:
+            node[parts[-1]] = _yaml_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(
+                f"{source}: override {item!r}: invalid YAML value ({yaml_error_text(exc)})"
+            ) from None
     return out
 
 
@@ -380,19 +431,21 @@ def _read_config_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any
         cycle = " -> ".join(str(p) for p in (*chain, resolved))
         raise ConfigError(f"{path}: 'base' files form a cycle: {cycle}")
     try:
-        data = _yaml_load(path.read_text()) or {}
+        data = _yaml_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
     except FileNotFoundError:
         where = f" (the base of {chain[-1]})" if chain else ""
         raise ConfigError(f"{path}: config file not found{where}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+        raise ConfigError(f"{path}: invalid YAML ({yaml_error_text(exc)})") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
     base = data.pop("base", None)
     if base is None:
         return data
     if not isinstance(base, str) or not base:
-        raise ConfigError(f"{path}: base must be the path of another config file, got {base!r}")
+        raise ConfigError(f"{path}: base must be the path of another config file, got {shown(base)}")
     merged = _read_config_file(path.parent / base, (*chain, resolved))
     for section, values in data.items():
         if isinstance(values, dict) and isinstance(merged.get(section), dict):

@@ -29,6 +29,8 @@ from typing import Any
 
 import cv2
 
+from trans3dhead.errors import InputError
+
 __all__ = ["DemoSettings", "SHIPPED_MODEL", "run_demo", "photo_paths"]
 
 logger = logging.getLogger(__name__)
@@ -161,7 +163,7 @@ def _train(run_dir: Path, overrides: list[str], log: Callable[[str], None]) -> d
         given = config_to_dict(config)
         given["model"].pop("pretrained_file", None)
         if saved["config"] != given:
-            raise ValueError(f"{run_dir} holds a run with other settings: use another --out")
+            raise InputError(f"{run_dir} holds a run with other settings: use another --out")
         if saved["epoch"] >= config.train.epochs:
             log("  training already complete; reusing it")
             return {"epochs": saved["epoch"], "step": saved["step"], "best": saved.get("best", {})}

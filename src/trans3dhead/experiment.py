@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from trans3dhead.config import ConfigError, load_config
+from trans3dhead.config import ConfigError, UniqueKeyLoader, load_config, yaml_error_text
 
 __all__ = ["ExperimentSpec", "Arm", "load_spec", "run_experiment", "RESULT_KEYS"]
 
@@ -72,7 +72,7 @@ def _section(raw: dict, key: str, allowed: set[str], source: Path) -> dict[str, 
     section = raw.get(key, {})
     if not isinstance(section, dict):
         raise _fail(source, f"'{key}' must be a mapping, got {section!r}")
-    unknown = sorted(set(section) - allowed)
+    unknown = sorted(set(section) - allowed, key=str)
     if unknown:
         raise _fail(source, f"unknown key(s) {unknown} in '{key}'; valid keys: {sorted(allowed)}")
     return section
@@ -89,14 +89,14 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     """Read and check an experiment spec; errors name the file and the key."""
     source = Path(path)
     try:
-        raw = yaml.safe_load(source.read_text())
+        raw = yaml.load(source.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except FileNotFoundError:
         raise ConfigError(f"{source}: experiment spec not found") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML ({exc})") from exc
+        raise ConfigError(f"{source}: invalid YAML ({yaml_error_text(exc)})") from exc
     if not isinstance(raw, dict):
         raise _fail(source, "expected a mapping with name, data, budget, arms")
-    unknown = sorted(set(raw) - {"name", "data", "budget", "common", "arms"})
+    unknown = sorted(set(raw) - {"name", "data", "budget", "common", "arms"}, key=str)
     if unknown:
         raise _fail(source, f"unknown top-level key(s) {unknown}")
     data = _section(raw, "data", _DATA_KEYS, source)

@@ -39,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
-        print(f"trans3dhead {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever a library put in the message
+        print(f"trans3dhead {args.command}: error: {message}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
         from trans3dhead.engine.loop import NonFiniteLossError

@@ -22,10 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def data_check(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from trans3dhead.data.check import check_split, find_splits, summarise
+    from trans3dhead.data.check import check_split, find_splits, summarise, unindexed_folders
 
     splits = args.split or find_splits(args.root)
-    if not splits:
+    others = [] if args.split else unindexed_folders(args.root)
+    if not splits and not others:
         print(
             f"trans3dhead data check: error: {args.root}: no split folders with <split>/<split>.json",
             file=sys.stderr,
@@ -36,7 +37,9 @@ def data_check(args: argparse.Namespace) -> int:
         from trans3dhead.flame import load_assets
 
         num_vertices = load_assets(args.flame, args.aux).model.num_vertices
-    total_errors = total_warnings = 0
+    for problem in others:
+        print(problem)
+    total_errors, total_warnings = summarise(others)
     for split in splits:
 
         def bar(entries, split=split):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from trans3dhead.errors import InputError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -30,13 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def demo(args: argparse.Namespace) -> int:
     from trans3dhead.demo import run_demo, settings_from_args
+    from trans3dhead.outputs import check_output_dir
+
+    check_output_dir(args.out)
 
     for name in ("epochs", "train_items"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
+            raise InputError(f"--{name.replace('_', '-')} must be positive, got {value}")
     if args.workers is not None and args.workers < 0:
-        raise ValueError(f"--workers must be >= 0, got {args.workers}")
+        raise InputError(f"--workers must be >= 0, got {args.workers}")
     start = "none" if args.from_scratch else args.start
     settings = settings_from_args(
         tiny=args.tiny, epochs=args.epochs, train_items=args.train_items, workers=args.workers, start=start

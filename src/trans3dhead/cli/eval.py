@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from trans3dhead.cli._common import add_asset_args
+from trans3dhead.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,9 +45,11 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from trans3dhead.engine.evaluate import evaluate_aflw2000, evaluate_split
     from trans3dhead.models.build import model_from_checkpoint
+    from trans3dhead.outputs import check_output_dir, undo_on_failure
 
     if args.batch < 1:
-        raise ValueError(f"--batch must be positive, got {args.batch}")
+        raise InputError(f"--batch must be positive, got {args.batch}")
+    check_output_dir(args.out)
     model, config, assets = model_from_checkpoint(
         args.checkpoint, flame=args.flame, aux=args.aux, device=args.device
     )
@@ -72,20 +75,21 @@ def evaluate(args: argparse.Namespace) -> int:
             f"roll {table.roll:.3f}  MAE {table.mean:.3f}"
         )
         return 0
-    result = evaluate_split(
-        model,
-        assets=assets,
-        root=args.data,
-        split=args.split,
-        out_dir=args.out,
-        input_size=size,
-        batch_size=args.batch,
-        workers=args.workers,
-        landmark_source=args.landmarks or config.model.landmarks,
-        device=args.device,
-        progress=bar,
-        crop_style=crop_style,
-    )
+    with undo_on_failure(args.out):  # no submission left without its report
+        result = evaluate_split(
+            model,
+            assets=assets,
+            root=args.data,
+            split=args.split,
+            out_dir=args.out,
+            input_size=size,
+            batch_size=args.batch,
+            workers=args.workers,
+            landmark_source=args.landmarks or config.model.landmarks,
+            device=args.device,
+            progress=bar,
+            crop_style=crop_style,
+        )
     if result is None:
         print(f"{args.split}: no annotations; wrote {args.out}/submission.json only")
         return 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from trans3dhead.errors import InputError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -24,18 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def experiment(args: argparse.Namespace) -> int:
     import dataclasses
-    from pathlib import Path
 
     from trans3dhead.experiment import load_spec, run_experiment
+    from trans3dhead.outputs import check_output_dir
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file, not a folder")
+    out = check_output_dir(args.out)
     spec = load_spec(args.spec)
     if args.arms:
         unknown = sorted(set(args.arms) - {a.name for a in spec.arms})
         if unknown:
-            raise ValueError(f"--arms: {unknown} not in {args.spec} (arms: {[a.name for a in spec.arms]})")
+            raise InputError(f"--arms: {unknown} not in {args.spec} (arms: {[a.name for a in spec.arms]})")
         spec = dataclasses.replace(spec, arms=tuple(a for a in spec.arms if a.name in args.arms))
     records = run_experiment(spec, out, log=lambda m: print(m, file=sys.stderr, flush=True))
     print((out / "results.md").read_text())

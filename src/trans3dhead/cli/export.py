@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from trans3dhead.cli._common import add_asset_args
+from trans3dhead.errors import InputError
 
 #: Largest |ONNX Runtime - PyTorch| / max(1, |PyTorch|) per output accepted by the check after export.
 TOLERANCE = 1e-4
@@ -36,7 +37,9 @@ def export(args: argparse.Namespace) -> int:
 
     from trans3dhead.inference.export import export_onnx
     from trans3dhead.models.build import model_from_checkpoint
+    from trans3dhead.outputs import check_output_file
 
+    check_output_file(args.out)
     model, _, _ = model_from_checkpoint(args.checkpoint, flame=args.flame, aux=args.aux, device="cpu")
     path = export_onnx(model, args.out, opset=args.opset)
     print(
@@ -53,5 +56,5 @@ def export(args: argparse.Namespace) -> int:
     worst = max(diffs, key=diffs.get)
     print(f"onnxruntime vs PyTorch, largest relative difference: {diffs[worst]:.2e} ({worst})")
     if diffs[worst] > TOLERANCE:
-        raise ValueError(f"{path}: ONNX Runtime differs from PyTorch by {diffs[worst]:.3g} on {worst!r}")
+        raise InputError(f"{path}: ONNX Runtime differs from PyTorch by {diffs[worst]:.3g} on {worst!r}")
     return 0

@@ -44,14 +44,17 @@ def model_info(args: argparse.Namespace) -> int:
 
 def model_export(args: argparse.Namespace) -> int:
     from trans3dhead.flame.files import write_embedded_model
+    from trans3dhead.outputs import check_output_dir, undo_on_failure
 
-    model_path, aux_dir = write_embedded_model(
-        args.out,
-        num_vertices_target=args.vertices,
-        num_shape=args.shape,
-        num_expression=args.expression,
-        seed=args.seed,
-    )
+    check_output_dir(args.out, option="OUT")
+    with undo_on_failure(args.out):
+        model_path, aux_dir = write_embedded_model(
+            args.out,
+            num_vertices_target=args.vertices,
+            num_shape=args.shape,
+            num_expression=args.expression,
+            seed=args.seed,
+        )
     print(f"model: {model_path}\naux:   {aux_dir}")
     print(f"use with: --flame {model_path} --aux {aux_dir}")
     return 0

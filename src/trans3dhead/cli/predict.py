@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from trans3dhead.cli._common import add_asset_args
+from trans3dhead.errors import InputError
 
 _EPILOG = """\
 outputs, per image: OUT/<key>.json (result, schema: trans3dhead/inference/prediction_schema.json),
@@ -63,12 +64,15 @@ def _check_args(args: argparse.Namespace) -> str:
     for name in ("batch", "frame_step", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+            raise InputError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     backend = args.backend or ("onnx" if args.onnx else "torch")
     if backend == "torch" and args.onnx:
-        raise ValueError("--onnx FILE runs with --backend onnx, not --backend torch")
+        raise InputError("--onnx FILE runs with --backend onnx, not --backend torch")
     if not Path(args.checkpoint).is_file():
         raise FileNotFoundError(f"{args.checkpoint}: checkpoint not found")
+    from trans3dhead.outputs import check_output_dir
+
+    check_output_dir(args.out)
     return backend
 
 
@@ -123,7 +127,7 @@ def predict(args: argparse.Namespace) -> int:
     backend = _check_args(args)
     inputs = collect_inputs(args.inputs)
     if not inputs:
-        raise ValueError(f"no image or video files found in {' '.join(args.inputs)}")
+        raise InputError(f"no image or video files found in {' '.join(args.inputs)}")
     detector = _detector(args)
     out_dir = Path(args.out)
     if args.threads is not None:

@@ -60,7 +60,9 @@ def score(args: argparse.Namespace) -> int:
         score_predictions,
         write_report,
     )
+    from trans3dhead.outputs import check_output_dir
 
+    check_output_dir(args.out)
     options = BenchmarkOptions(z5_variant=args.z5)
     gt_items = read_gt_file(args.gt)
     predictions = read_submission(args.submission)
@@ -96,7 +98,9 @@ def _split_dir(data: str, split: str) -> Path:
 
 def make_gt(args: argparse.Namespace) -> int:
     from trans3dhead.metrics import build_gt_entries, write_gt_file
+    from trans3dhead.outputs import check_output_file
 
+    check_output_file(args.out)
     entries = build_gt_entries(
         _split_dir(args.data, args.split), split=args.split, with_attributes=not args.no_attributes
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from trans3dhead.errors import InputError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,10 +27,12 @@ def slim(args: argparse.Namespace) -> int:
     import torch
 
     from trans3dhead.engine.checkpoint import slim_checkpoint
+    from trans3dhead.outputs import check_output_file
 
     target = Path(args.target)
     if target.exists():
-        raise ValueError(f"{target} exists already: choose another file")
+        raise InputError(f"{target} exists already: choose another file")
+    check_output_file(target, option="TARGET")
     slim_checkpoint(args.source, target, dtype=torch.float32 if args.fp32 else torch.float16)
     size = target.stat().st_size / 2**20
     print(f"wrote {target} ({size:.1f} MiB)")

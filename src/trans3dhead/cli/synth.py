@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from trans3dhead.cli._common import add_asset_args
 
@@ -72,8 +71,9 @@ def synth(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if Path(args.out).exists() and not Path(args.out).is_dir():  # fail before loading the head model
-        raise ValueError(f"OUT {args.out} is a file, not a directory")
+    from trans3dhead.outputs import check_output_dir
+
+    check_output_dir(args.out, option="OUT")  # fail before loading the head model
     import torch
 
     # One item is small work: extra intra-op threads only contend with each other and the worker

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+
+from trans3dhead.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,22 +31,23 @@ def train(args: argparse.Namespace) -> int:
     from trans3dhead.config import load_config
     from trans3dhead.engine.distributed import init_distributed, shutdown_distributed
     from trans3dhead.engine.fit import fit
+    from trans3dhead.outputs import check_output_dir
 
     dist = init_distributed()
     if args.resume:
         if args.config or args.overrides or args.out:
-            raise ValueError(
+            raise InputError(
                 "--resume RUN continues RUN with its saved config: drop --config/--out/overrides"
             )
-        run_dir, resume, config = Path(args.resume), True, None
+        run_dir, resume, config = check_output_dir(args.resume, option="--resume"), True, None
         if not (run_dir / "last.pt").is_file():
             raise FileNotFoundError(f"{run_dir}/last.pt: no checkpoint to resume from")
     else:
         if not args.out:
-            raise ValueError("--out RUN is required (or --resume RUN)")
-        run_dir, resume = Path(args.out), False
+            raise InputError("--out RUN is required (or --resume RUN)")
+        run_dir, resume = check_output_dir(args.out), False
         if (run_dir / "last.pt").exists():
-            raise ValueError(
+            raise InputError(
                 f"{run_dir} already holds a run (last.pt): use --resume {run_dir} or another --out"
             )
         overrides = list(args.overrides) + ([f"data.root={args.data}"] if args.data else [])
@@ -53,9 +55,10 @@ def train(args: argparse.Namespace) -> int:
         config = load_config(args.config, overrides)
     if config is None:
         from trans3dhead.config import config_from_dict
-        from trans3dhead.engine.checkpoint import load_checkpoint
+        from trans3dhead.engine.checkpoint import checkpoint_config, load_checkpoint
 
-        config = config_from_dict(load_checkpoint(run_dir / "last.pt")["config"])
+        last = run_dir / "last.pt"
+        config = config_from_dict(checkpoint_config(load_checkpoint(last), last), source=f"{last} (config)")
     bar = tqdm(
         total=config.train.epochs,
         desc="epochs",

@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from trans3dhead.data.io import DataError, read_image
+from trans3dhead.errors import one_line
 from trans3dhead.geometry.crop import CropTransform
 from trans3dhead.geometry.rotation import matrix_to_euler
 
@@ -73,13 +74,16 @@ class AflwSample:
 def _read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         mat = scipy.io.loadmat(str(path))
-    except (OSError, ValueError, TypeError, scipy.io.matlab.MatReadError) as exc:
-        raise DataError(f"{path}: not a readable .mat file ({exc})") from exc
+    except Exception as exc:  # scipy's MAT reader fails in many ways on damaged files
+        raise DataError(f"{path}: not a readable .mat file ({one_line(exc)})") from exc
     for key in ("Pose_Para", "pt3d_68"):
         if key not in mat:
             raise DataError(f"{path}: missing field '{key}'")
-    pose = np.asarray(mat["Pose_Para"], dtype=np.float64).ravel()
-    points = np.asarray(mat["pt3d_68"], dtype=np.float64)
+    try:
+        pose = np.asarray(mat["Pose_Para"], dtype=np.float64).ravel()
+        points = np.asarray(mat["pt3d_68"], dtype=np.float64)
+    except (ValueError, TypeError):
+        raise DataError(f"{path}: fields 'Pose_Para' and 'pt3d_68' must be numeric arrays") from None
     if pose.shape[0] < 3:
         raise DataError(f"{path}: field 'Pose_Para' has {pose.shape[0]} values, expected 7")
     if points.shape != (3, 68) and points.shape != (2, 68):
@@ -125,6 +129,10 @@ class AFLW2000Dataset(Dataset):
                 continue
             self.items.append((image, mat, pose, landmarks))
         self.num_filtered = dropped
+        if not self.items:
+            raise DataError(
+                f"{self.root}: all {dropped} images lie beyond [-99, 99] degrees (--all-angles keeps them)"
+            )
         logger.info("AFLW2000-3D: %d images, %d outside [-99, 99] degrees dropped", len(self.items), dropped)
 
     def __len__(self) -> int:

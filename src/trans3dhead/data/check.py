@@ -4,7 +4,8 @@ Checked per split: the metadata file parses and every entry has its fields; ever
 and decodes; every annotation parses with ``vertices`` (V, 3), ``model_view_matrix`` and
 ``projection_matrix`` (4, 4), all finite, with one V across the split (and equal to the model's when one is
 given); the bbox overlaps the image (a bbox partly outside the image is a warning); attribute values are
-known ones; item ids are unique.
+known ones; item ids are unique.  Sub-folders of the root that are not splits are reported too
+(:func:`unindexed_folders`): a split folder whose index file is missing is an error, not a silent skip.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from trans3dhead.data.io import (
     read_json,
     validate_entry,
 )
+from trans3dhead.errors import shown
 
-__all__ = ["Problem", "check_split", "find_splits", "summarise"]
+__all__ = ["Problem", "check_split", "find_splits", "summarise", "unindexed_folders"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,28 @@ def find_splits(root: str | Path) -> list[str]:
     """Splits of a dataset root: sub-folders holding ``<name>/<name>.json``."""
     root = Path(root)
     return sorted(p.name for p in root.iterdir() if (p / f"{p.name}.json").is_file()) if root.is_dir() else []
+
+
+def unindexed_folders(root: str | Path) -> list[Problem]:
+    """Sub-folders of a dataset root that are not splits (no ``<name>/<name>.json``), so not checked.
+
+    One holding ``images/`` or ``annotations/`` looks like a split that lost its index file: an error.
+    Any other (not hidden) folder is a warning, so that it is seen rather than silently ignored.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    problems = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if (folder / f"{folder.name}.json").is_file():
+            continue
+        index = f"{folder.name}/{folder.name}.json"
+        if (folder / "images").is_dir() or (folder / "annotations").is_dir():
+            message = f"looks like a split (has images/ or annotations/) but has no index file {index}"
+            problems.append(Problem("error", str(folder), f"{message}: not checked"))
+        else:
+            problems.append(Problem("warning", str(folder), f"not a split (no {index}): ignored"))
+    return problems
 
 
 def _split_error(exc: DataError) -> Problem:
@@ -95,7 +119,7 @@ def _check_attributes(entry: dict, meta_path: Path) -> list[Problem]:
                 Problem(
                     "error",
                     f"{meta_path} ({entry['item_id']})",
-                    f"attribute '{key}' has unknown value {value!r} (expected one of {allowed})",
+                    f"attribute '{key}' has unknown value {shown(value)} (expected one of {allowed})",
                 )
             )
     return out

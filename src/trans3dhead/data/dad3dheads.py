@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from trans3dhead.data.io import DataError, read_annotation, read_image, read_metadata
+from trans3dhead.data.io import DataError, read_annotation, read_image, read_split_index
 from trans3dhead.data.transforms import Augmentation, apply_affine, in_plane_rotation, photometric, warp
 from trans3dhead.flame.assets import FlameAssets
 from trans3dhead.geometry.crop import FIXED_EVAL_EXTENSION, CropTransform, random_extension
@@ -115,7 +115,10 @@ class DAD3DHeadsDataset(Dataset):
         train: random bbox extension (``0.1 * U(0,1) + 0.05`` per side) instead of the fixed one.
         augmentation: optional random augmentations (training only).
         annotations: read targets; False for splits without annotations (the test split).
-        skip_bad: return None for a bad item (logged) instead of raising; :func:`collate` drops it.
+        skip_bad: return None for a bad item (logged) instead of raising; :func:`collate` drops it.  Bad
+            entries of the split's index file (and every copy of a duplicated item id) are dropped (logged)
+            when the dataset is built; :attr:`skipped_entries` counts the reasons (one per bad entry, one per
+            duplicated id).
         seed: base seed of the per-item random streams (item index and ``epoch`` are mixed in).
         crop_style: the crop, one of :data:`~trans3dhead.geometry.crop.CROP_STYLES` (``model.crop``).
     """
@@ -145,7 +148,8 @@ class DAD3DHeadsDataset(Dataset):
         )
         self.epoch = 0
         self.metadata_path = self.root / split / f"{split}.json"
-        self.entries = read_metadata(self.root, split, need_annotation=annotations)
+        index = read_split_index(self.root, split, need_annotation=annotations, skip_bad=skip_bad)
+        self.entries, self.skipped_entries = index.entries, len(index.skipped)
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -6,8 +6,9 @@ JSON, missing field, wrong shape or non-finite values.
 
 from __future__ import annotations
 
-import json
+import logging
 import struct
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from trans3dhead import jsonio
+from trans3dhead.errors import InputError, one_line, shown
 
 __all__ = [
     "DataError",
@@ -26,6 +28,8 @@ __all__ = [
     "image_size",
     "read_annotation",
     "read_metadata",
+    "read_split_index",
+    "SplitIndex",
     "validate_entry",
 ]
 
@@ -41,7 +45,12 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
-class DataError(ValueError):
+logger = logging.getLogger(__name__)
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class DataError(InputError):
     """A dataset file is missing or malformed; the message names the file and the field."""
 
 
@@ -52,11 +61,13 @@ def read_json(path: str | Path) -> Any:
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from exc
+        raise DataError(f"{path}: cannot read ({one_line(exc)})") from exc
     try:
         return jsonio.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: invalid JSON ({exc})") from exc
+    except RecursionError:
+        raise DataError(f"{path}: invalid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
+        raise DataError(f"{path}: invalid JSON ({one_line(exc)})") from None
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -67,7 +78,7 @@ def read_image(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
     except OSError as exc:
-        raise DataError(f"{path}: cannot read image ({exc})") from exc
+        raise DataError(f"{path}: cannot read image ({one_line(exc)})") from exc
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise DataError(f"{path}: not a decodable image (corrupt or truncated?)")
@@ -83,7 +94,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
             head = handle.read(24)
     except FileNotFoundError:
         raise DataError(f"{path}: image file not found") from None
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+    if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
         width, height = struct.unpack(">II", head[16:24])
         return int(height), int(width)
     from PIL import Image, UnidentifiedImageError
@@ -91,7 +102,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise DataError(f"{path}: not a readable image file") from None
     return int(height), int(width)
 
@@ -108,6 +119,8 @@ def _matrix(data: dict, key: str, shape: tuple[int, ...], source: Path) -> np.nd
         raise DataError(f"{source}: field '{key}' has shape {value.shape}, expected {want}")
     if not np.isfinite(value).all():
         raise DataError(f"{source}: field '{key}' contains non-finite values")
+    if value.size and np.abs(value).max() > _FLOAT32_MAX:  # the model and the benchmark work in float32
+        raise DataError(f"{source}: field '{key}' has values beyond the float32 range")
     return value
 
 
@@ -128,7 +141,8 @@ def read_annotation(path: str | Path, *, num_vertices: int | None = None) -> Ann
         raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
     if "vertices" not in data:
         raise DataError(f"{path}: missing field 'vertices'")
-    count = num_vertices if num_vertices is not None else len(data["vertices"])
+    vertices = data["vertices"]
+    count = num_vertices if num_vertices is not None else len(vertices) if isinstance(vertices, list) else -1
     return Annotation(
         vertices=_matrix(data, "vertices", (count, 3), path),
         model_view=_matrix(data, "model_view_matrix", (4, 4), path),
@@ -145,11 +159,19 @@ def validate_entry(entry: Any, index: int, source: Path, *, need_annotation: boo
     for key in required:
         if key not in entry:
             raise DataError(f"{where}: missing field '{key}'")
+    item_id = entry["item_id"]
+    if isinstance(item_id, bool) or not isinstance(item_id, str | int) or item_id == "":
+        raise DataError(f"{where}: field 'item_id' must be a non-empty string, got {shown(item_id)}")
+    for key in ("img_path", "annotation_path"):
+        if key in entry and (not isinstance(entry[key], str) or not entry[key]):
+            raise DataError(
+                f"{where} ({item_id}): field '{key}' must be a relative file path, got {shown(entry[key])}"
+            )
     bbox = np.asarray(entry["bbox"], dtype=np.float64) if _is_numeric_list(entry["bbox"]) else None
     if bbox is None or bbox.shape != (4,) or not np.isfinite(bbox).all() or bbox[2] <= 0 or bbox[3] <= 0:
         raise DataError(
             f"{where} ({entry['item_id']}): field 'bbox' must be [x, y, w, h] with w, h > 0, "
-            f"got {entry['bbox']}"
+            f"got {shown(entry['bbox'])}"
         )
     attributes = entry.get("attributes") or {}
     if not isinstance(attributes, dict):
@@ -163,16 +185,47 @@ def _is_numeric_list(value: Any) -> bool:
     )
 
 
-def read_metadata(root: str | Path, split: str, *, need_annotation: bool = True) -> list[dict[str, Any]]:
-    """Read ``<root>/<split>/<split>.json`` and validate every entry's fields (not the files they name)."""
+@dataclass(frozen=True)
+class SplitIndex:
+    """A split's validated index entries and, with ``skip_bad``, why the others were dropped."""
+
+    entries: list[dict[str, Any]]
+    skipped: list[str]
+
+
+def read_split_index(
+    root: str | Path, split: str, *, need_annotation: bool = True, skip_bad: bool = False
+) -> SplitIndex:
+    """Read ``<root>/<split>/<split>.json`` and validate every entry's fields (not the files they name).
+
+    A bad entry or an item id given twice raises :class:`DataError`; with ``skip_bad`` such entries are
+    logged and dropped instead (every copy of a duplicated id: nothing says which one is right).  A file
+    that is not a JSON list of entries is an error either way.
+    """
     path = Path(root) / split / f"{split}.json"
     entries = read_json(path)
     if not isinstance(entries, list):
         raise DataError(f"{path}: expected a JSON list of items, got {type(entries).__name__}")
-    checked = [validate_entry(e, i, path, need_annotation=need_annotation) for i, e in enumerate(entries)]
-    seen: set[str] = set()
-    for entry in checked:
-        if entry["item_id"] in seen:
-            raise DataError(f"{path}: duplicate item_id '{entry['item_id']}'")
-        seen.add(entry["item_id"])
-    return checked
+    checked, skipped = [], []
+    for index, raw in enumerate(entries):
+        try:
+            checked.append(validate_entry(raw, index, path, need_annotation=need_annotation))
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            skipped.append(str(exc))
+    counts = Counter(entry["item_id"] for entry in checked)
+    duplicated = [item for item, count in counts.items() if count > 1]
+    if duplicated and not skip_bad:
+        raise DataError(f"{path}: duplicate item_id '{duplicated[0]}'")
+    skipped += [f"{path}: item_id '{item}' is given {counts[item]} times" for item in duplicated]
+    for message in skipped:
+        logger.warning("skipping bad index entry: %s", message)
+    return SplitIndex([entry for entry in checked if counts[entry["item_id"]] == 1], skipped)
+
+
+def read_metadata(
+    root: str | Path, split: str, *, need_annotation: bool = True, skip_bad: bool = False
+) -> list[dict[str, Any]]:
+    """The validated entries of ``<root>/<split>/<split>.json`` (see :func:`read_split_index`)."""
+    return read_split_index(root, split, need_annotation=need_annotation, skip_bad=skip_bad).entries

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from trans3dhead.errors import InputError
+
 __all__ = ["Augmentation", "similarity_matrix", "apply_affine", "photometric"]
 
 
@@ -41,10 +43,10 @@ class Augmentation:
     def __post_init__(self) -> None:
         low, high = self.scale
         if not 0 < low <= high:
-            raise ValueError(f"augmentation scale range must satisfy 0 < low <= high, got {self.scale}")
+            raise InputError(f"augmentation scale range must satisfy 0 < low <= high, got {self.scale}")
         for name in ("rotate_deg", "shift", "color", "blur_prob", "noise_std"):
             if getattr(self, name) < 0:
-                raise ValueError(f"augmentation {name} must be >= 0, got {getattr(self, name)}")
+                raise InputError(f"augmentation {name} must be >= 0, got {getattr(self, name)}")
 
     def sample_matrix(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """A random (2, 3) similarity in crop pixels."""

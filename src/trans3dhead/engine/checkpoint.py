@@ -18,8 +18,10 @@ import torch
 
 import trans3dhead
 from trans3dhead.atomic import atomic_open
+from trans3dhead.errors import InputError
 
 __all__ = [
+    "checkpoint_config",
     "slim_checkpoint",
     "code_version",
     "rng_state",
@@ -32,7 +34,7 @@ __all__ = [
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint file is missing, unreadable or not a trans3dhead checkpoint."""
 
 
@@ -101,15 +103,43 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt / foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {_reason(exc)})"
+        ) from exc
     if not isinstance(data, dict) or "format_version" not in data or "model" not in data:
         raise CheckpointError(f"{path}: not a trans3dhead checkpoint (no 'format_version' / 'model')")
+    version = data["format_version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{path}: 'format_version' must be an integer, got {version!r}")
+    weights = data["model"]
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
+        raise CheckpointError(f"{path}: 'model' must map parameter names to tensors")
     if data["format_version"] > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format {data['format_version']} is newer than this code "
             f"({FORMAT_VERSION}); upgrade trans3dhead"
         )
     return data
+
+
+def checkpoint_config(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The resolved config a loaded checkpoint holds (a CheckpointError when it has none)."""
+    config = data.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the checkpoint holds no config (a mapping under 'config')")
+    return config
+
+
+def _reason(exc: Exception) -> str:
+    """The informative line of torch's (often multi-paragraph) loading error."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:  # weights_only refusals: the reason follows the marker, then advice follows it
+        text = text.split(marker, 1)[1].split("Check the documentation", 1)[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else type(exc).__name__
 
 
 def slim_checkpoint(
@@ -124,7 +154,7 @@ def slim_checkpoint(
     }
     payload = {
         "model": model,
-        "config": data["config"],
+        "config": checkpoint_config(data, source),
         "epoch": data.get("epoch"),
         "step": data.get("step"),
         "slim": {"source": str(source), "dtype": str(dtype).removeprefix("torch.")},

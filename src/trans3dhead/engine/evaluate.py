@@ -14,6 +14,8 @@ landmark head (DAD-3DNet).  Both sources are also written as the extension field
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,15 @@ import torch
 from torch import nn
 
 from trans3dhead.engine.distributed import DistContext
+from trans3dhead.errors import InputError
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS
-from trans3dhead.metrics.benchmark import BenchmarkOptions, BenchmarkResult, merge_results, score_predictions
+from trans3dhead.metrics.benchmark import (
+    BenchmarkOptions,
+    BenchmarkResult,
+    check_gt_topology,
+    merge_results,
+    score_predictions,
+)
 from trans3dhead.metrics.groundtruth import GtItem, parse_gt_entries
 from trans3dhead.metrics.gt_builder import build_gt_entries
 from trans3dhead.metrics.submission import make_prediction
@@ -41,11 +50,35 @@ __all__ = [
 
 LANDMARK_SOURCES = ("flame", "branch")
 
+logger = logging.getLogger(__name__)
 
-def load_gt_items(root: str | Path, split: str) -> tuple[list[dict[str, Any]], list[GtItem]]:
-    """GT entries (the official GT file's JSON objects) and validated items of a split."""
-    entries = build_gt_entries(Path(root) / split, split=split)
-    return entries, parse_gt_entries(entries, source=f"{root}/{split}")
+
+def load_gt_items(
+    root: str | Path, split: str, *, skip_bad: bool = False
+) -> tuple[list[dict[str, Any]], list[GtItem]]:
+    """GT entries (the official GT file's JSON objects) and validated items of a split.
+
+    With ``skip_bad`` (training's ``data.skip_bad``) items whose entry, files or values are bad, and every
+    copy of a duplicated id, are logged and left out instead of stopping.
+    """
+    source = f"{root}/{split}"
+    entries = build_gt_entries(Path(root) / split, split=split, skip_bad=skip_bad)
+    if not skip_bad:
+        return entries, parse_gt_entries(entries, source=source)
+    counts = Counter(entry["id"] for entry in entries)
+    kept, items = [], []
+    for index, entry in enumerate(entries):
+        try:
+            if counts[entry["id"]] > 1:
+                raise InputError(f"GT {source}: id {entry['id']!r} is given {counts[entry['id']]} times")
+            items.append(GtItem.from_entry(entry, where=f"GT {source}: entry {index}"))
+        except InputError as exc:
+            logger.warning("GT: skipping bad item: %s", exc)
+            continue
+        kept.append(entry)
+    if not items:
+        raise InputError(f"GT {source}: no valid items")
+    return kept, items
 
 
 def has_landmark_branch(model: nn.Module) -> bool:
@@ -65,10 +98,10 @@ def predict(
 ) -> dict[str, dict[str, list]]:
     """Submission entries ``{item_id: {...}}`` for every item of ``batches`` (original-image pixels)."""
     if landmark_source not in LANDMARK_SOURCES:
-        raise ValueError(f"landmark_source must be one of {LANDMARK_SOURCES}, got {landmark_source!r}")
+        raise InputError(f"landmark_source must be one of {LANDMARK_SOURCES}, got {landmark_source!r}")
     branch = has_landmark_branch(model)
     if landmark_source == "branch" and not branch:
-        raise ValueError(
+        raise InputError(
             "landmark_source='branch', but this model has no landmark branch (only-3DMM): use 'flame'"
         )
     model.eval()
@@ -148,17 +181,18 @@ def evaluate_split(
     from torch.utils.data import DataLoader
 
     from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
-    from trans3dhead.data.io import read_json
     from trans3dhead.metrics.groundtruth import write_gt_file
     from trans3dhead.metrics.report import write_report
     from trans3dhead.metrics.submission import write_submission
 
     out = Path(out_dir)
-    meta = Path(root) / split / f"{split}.json"
-    annotated = all("annotation_path" in entry for entry in read_json(meta))
     dataset = DAD3DHeadsDataset(
         root=root, split=split, assets=assets, input_size=input_size, annotations=False, crop_style=crop_style
     )
+    annotated = all("annotation_path" in entry for entry in dataset.entries)
+    entries, gt_items = load_gt_items(root, split) if annotated else ([], [])  # GT errors before the work
+    topology = BenchmarkTopology.from_assets(assets)
+    check_gt_topology(gt_items, topology)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     predictions = predict(
         model, loader, device=torch.device(device), landmark_source=landmark_source, progress=progress
@@ -166,11 +200,8 @@ def evaluate_split(
     write_submission(out / "submission.json", predictions)
     if not annotated:
         return None
-    entries, gt_items = load_gt_items(root, split)
     write_gt_file(out / "gt.json", entries)
-    result = score_predictions(
-        gt_items, predictions, topology=BenchmarkTopology.from_assets(assets), options=options
-    )
+    result = score_predictions(gt_items, predictions, topology=topology, options=options)
     sources = {"data": f"{root}/{split}", "model": assets.model.source, "landmarks": landmark_source}
     write_report(result, out, sources=sources)
     return result

@@ -24,10 +24,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trans3dhead.config import Config, config_from_dict, config_to_dict, save_config
+from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
+from trans3dhead.data.io import DataError
 from trans3dhead.data.transforms import Augmentation
-from trans3dhead.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from trans3dhead.engine.checkpoint import (
+    CheckpointError,
+    checkpoint_config,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from trans3dhead.engine.distributed import DistContext, init_distributed
 from trans3dhead.engine.evaluate import evaluate, headline_metrics, load_gt_items
 from trans3dhead.engine.history import RunLog, plot_curves
@@ -39,10 +47,12 @@ from trans3dhead.engine.loop import (
     train_one_epoch,
 )
 from trans3dhead.engine.sampler import EpochSampler
+from trans3dhead.errors import one_line
 from trans3dhead.metrics.report import write_report
 from trans3dhead.metrics.topology import BenchmarkTopology
 from trans3dhead.models.build import build_assets, build_criterion, build_model
 from trans3dhead.models.marr import mean_face_from_landmarks
+from trans3dhead.outputs import undo_on_failure
 
 __all__ = ["FitResult", "fit", "compute_mean_face", "unwrap"]
 
@@ -103,6 +113,8 @@ def compute_mean_face(dataset: DAD3DHeadsDataset, *, batch_size: int = 64, worke
         if batch is not None:
             landmarks.append(batch.targets.landmarks)
             presence.append(batch.targets.presence)
+    if not landmarks:
+        raise DataError(f"{dataset.metadata_path}: no readable item to compute MARR's mean face from")
     landmarks_t, presence_t = torch.cat(landmarks), torch.cat(presence)
     never = presence_t.sum(dim=0) == 0
     if never.any():  # a landmark outside every training crop: average it over all samples instead
@@ -123,14 +135,35 @@ def fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     dist: DistContext | None = None,
 ) -> FitResult:
-    """Train ``config`` into ``run_dir`` (``config.data.root`` must name the dataset)."""
+    """Train ``config`` into ``run_dir`` (``config.data.root`` must name the dataset).
+
+    A fresh run that fails before its first ``last.pt`` leaves nothing behind: the run folder is removed
+    when this call created it, else the files it added there (there is nothing to resume from).
+    """
     dist = dist or init_distributed()
     run_dir = Path(run_dir)
+    if resume or not dist.is_main:
+        return _fit(config, run_dir, resume=resume, on_step=on_step, on_epoch=on_epoch, dist=dist)
+    with undo_on_failure(run_dir, keep=(run_dir / "last.pt").is_file):
+        return _fit(config, run_dir, resume=resume, on_step=on_step, on_epoch=on_epoch, dist=dist)
+
+
+def _fit(
+    config: Config,
+    run_dir: Path,
+    *,
+    resume: bool,
+    on_step: Callable[[StepStats], None] | None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None,
+    dist: DistContext,
+) -> FitResult:
     if config.data.root is None:
-        raise ValueError("config data.root is not set: pass --data DIR")
+        raise ConfigError("config data.root is not set: pass --data DIR")
     checkpoint = load_checkpoint(run_dir / "last.pt") if resume else None
     if checkpoint is not None:
-        config = config_from_dict(checkpoint["config"], source=f"{run_dir}/last.pt")
+        config = config_from_dict(
+            checkpoint_config(checkpoint, run_dir / "last.pt"), source=f"{run_dir}/last.pt"
+        )
     t = config.train
     torch.manual_seed(t.seed)
     if t.deterministic:
@@ -146,7 +179,7 @@ def fit(
     criterion = build_criterion(config, unwrap(model).flame)
     optimizer = build_optimizer(model, t)
     if t.amp == "fp16" and dist.device.type != "cuda":
-        raise ValueError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 (or off) on the CPU")
+        raise ConfigError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 (or off) on the CPU")
     scaler = torch.amp.GradScaler("cuda") if t.amp == "fp16" else None
 
     # --- data
@@ -165,11 +198,16 @@ def fit(
         **common,
     )
     val_set = DAD3DHeadsDataset(split=config.data.val_split, skip_bad=config.data.skip_bad, **common)
+    for dataset in (train_set, val_set):
+        if not len(dataset):
+            raise DataError(
+                f"{dataset.metadata_path}: no items to {'train' if dataset.train else 'validate'} on"
+            )
     train_sampler = EpochSampler(
         len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size
     )
     val_sampler = EpochSampler(len(val_set), shuffle=False, rank=dist.rank, world_size=dist.world_size)
-    _, gt_items = load_gt_items(config.data.root, config.data.val_split)
+    _, gt_items = load_gt_items(config.data.root, config.data.val_split, skip_bad=config.data.skip_bad)
     topology = BenchmarkTopology.from_assets(assets)
     steps_per_epoch = math.ceil(len(train_sampler) / config.data.batch_size)
     if t.max_steps_per_epoch:
@@ -181,14 +219,14 @@ def fit(
     # --- start or resume
     epoch, step, batch_in_epoch, best = 0, 0, 0, {}
     if checkpoint is not None:
-        unwrap(model).load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        if scaler is not None and checkpoint.get("scaler"):
-            scaler.load_state_dict(checkpoint["scaler"])
-        epoch, step, batch_in_epoch = checkpoint["epoch"], checkpoint["step"], checkpoint["batch_in_epoch"]
-        best = checkpoint.get("best", {})
-        set_rng_state(checkpoint["rng"])
+        epoch, step, batch_in_epoch, best = _restore(
+            checkpoint,
+            run_dir / "last.pt",
+            model=unwrap(model),
+            optimizer=optimizer,
+            scheduler=scheduler,
+            scaler=scaler,
+        )
         logger.info(
             "resumed %s at epoch %d, step %d (batch %d of the epoch)", run_dir, epoch, step, batch_in_epoch
         )
@@ -282,7 +320,7 @@ def fit(
             if log is not None:
                 log.val({"epoch": epoch, "step": step, **{k: round(v, 6) for k, v in metrics.items()}})
             if select not in metrics:
-                raise ValueError(
+                raise ConfigError(
                     f"train.select_metric={select!r} is not among the validation metrics "
                     f"{sorted(metrics)} (no item of {config.data.val_split!r} could be scored on it)"
                 )
@@ -315,14 +353,44 @@ def fit(
     )
 
 
+_RESUME_KEYS = ("optimizer", "scheduler", "epoch", "step", "batch_in_epoch", "rng")
+
+
+def _restore(
+    checkpoint: dict[str, Any], path: Path, *, model: nn.Module, optimizer, scheduler, scaler
+) -> tuple[int, int, int, dict[str, Any]]:
+    """Load a checkpoint's training state into the objects; returns (epoch, step, batch in epoch, best).
+
+    A checkpoint that cannot continue this run (a slim one, or one of another model or optimiser) is a
+    CheckpointError that says so, not a traceback from deep inside torch.
+    """
+    missing = [key for key in _RESUME_KEYS if key not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{path}: cannot resume from it, it has no {missing} (a slim checkpoint?)")
+    position = [checkpoint[key] for key in ("epoch", "step", "batch_in_epoch")]
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in position):
+        raise CheckpointError(f"{path}: epoch, step and batch_in_epoch must be integers >= 0, got {position}")
+    try:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if scaler is not None and checkpoint.get("scaler"):
+            scaler.load_state_dict(checkpoint["scaler"])
+        set_rng_state(checkpoint["rng"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: cannot resume from it ({one_line(exc)})") from None
+    best = checkpoint.get("best") or {}
+    return *position, best if isinstance(best, dict) else {}
+
+
 def _init_from(model: nn.Module, path: str) -> None:
     """Start from a checkpoint's model weights (any float dtype; slim checkpoints store float16)."""
     weights = load_checkpoint(path)["model"]
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise ValueError(
-            f"train.init_from={path}: its weights do not fit this config's model ({exc})"
+        raise ConfigError(
+            f"train.init_from={path}: its weights do not fit this config's model ({one_line(exc)})"
         ) from None
     logger.info("model weights initialised from %s", path)
 

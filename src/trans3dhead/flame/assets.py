@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from trans3dhead.errors import InputError, shown
 from trans3dhead.flame.params import ParamLayout
 
 __all__ = ["AssetError", "FlameModelData", "FlameAux", "FlameAssets", "SUBSET_FILES", "CHAMFER_KEYPOINTS"]
@@ -43,7 +44,7 @@ _FLAME_SPLIT = {400: 300}
 _ROOT_PARENT = 4294967295  # uint32 max, FLAME's "no parent"
 
 
-class AssetError(ValueError):
+class AssetError(InputError):
     """A FLAME asset is missing, malformed or inconsistent; the message names the file and key."""
 
 
@@ -53,9 +54,12 @@ def _array(raw: Mapping[str, Any], key: str, source: str) -> np.ndarray:
     value = raw[key]
     if scipy.sparse.issparse(value):
         value = value.toarray()
-    value = np.asarray(value)
-    if value.dtype == object:
-        raise AssetError(f"{source}: key '{key}' is not a numeric array")
+    try:
+        value = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nesting
+        raise AssetError(f"{source}: key '{key}' is not a numeric array") from None
+    if value.dtype.kind not in "biuf":  # objects, strings, complex numbers, dates
+        raise AssetError(f"{source}: key '{key}' is not a numeric array (dtype {value.dtype})")
     return value
 
 
@@ -176,7 +180,10 @@ def _parents(kintree: np.ndarray, num_joints: int, source: str) -> np.ndarray:
 
 def _num_shape(raw: Mapping[str, Any], num_columns: int, requested: int | None, source: str) -> int:
     if requested is None and "num_shape_params" in raw:
-        requested = int(np.asarray(raw["num_shape_params"]))
+        stored = _array(raw, "num_shape_params", source)
+        if stored.shape != () or stored.dtype.kind not in "iu":
+            raise AssetError(f"{source}: key 'num_shape_params' must be one integer, got {shown(stored)}")
+        requested = int(stored)
     if requested is None:
         requested = _FLAME_SPLIT.get(num_columns)
     if requested is None:
@@ -199,7 +206,12 @@ def _extras(raw: Mapping[str, Any], num_v: int, source: str) -> tuple[Any, Any, 
     if "vertex_region" in raw:
         region = _array(raw, "vertex_region", source).astype(np.int64)
         _check_shape(region, (num_v,), "vertex_region", source)
-        names = tuple(str(n) for n in np.asarray(raw.get("region_names", [])).tolist())
+        names_raw = raw.get("region_names", [])
+        if isinstance(names_raw, np.ndarray) and names_raw.ndim == 1:
+            names_raw = names_raw.tolist()
+        if not isinstance(names_raw, list | tuple):
+            raise AssetError(f"{source}: key 'region_names' must be a list of names")
+        names = tuple(str(n) for n in names_raw)
     return albedo, region, names
 
 
@@ -244,6 +256,8 @@ class FlameAux:
         _check_shape(s_bary, (s_faces.shape[0], 3), "lmk_b_coords", s_src)
         d_faces = _array(dynamic, "lmk_face_idx", d_src)
         _check_shape(d_faces, (None, 17), "lmk_face_idx", d_src)
+        if d_faces.shape[0] == 0:
+            raise AssetError(f"{d_src}: key 'lmk_face_idx' has no rows (the contour needs at least one)")
         d_faces = _check_index(d_faces, num_f, "lmk_face_idx", d_src)
         d_bary = _array(dynamic, "lmk_b_coords", d_src)
         _check_shape(d_bary, (d_faces.shape[0], 17, 3), "lmk_b_coords", d_src)
@@ -263,15 +277,27 @@ class FlameAux:
         )
 
 
-def _subsets(indices: Mapping[str, Any], num_v: int, source: str) -> dict[str, np.ndarray]:
+def _indices(value: Any, upper: int, key: str, source: str) -> np.ndarray:
+    """A flat integer index array from an index file's content (any nesting of ints)."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nesting
+        raise AssetError(f"{source}: key '{key}' is not an array of vertex indices") from None
+    return _check_index(array.reshape(-1), upper, key, source)
+
+
+def _subsets(indices: Any, num_v: int, source: str) -> dict[str, np.ndarray]:
+    if not isinstance(indices, Mapping):
+        raise AssetError(
+            f"{source}/flame_indices: expected vertex subsets by name, got {type(indices).__name__}"
+        )
     subsets = {}
     for name, stem in SUBSET_FILES.items():
         src = f"{source}/flame_indices/{stem}.npy"
         if stem not in indices:
             raise AssetError(f"{src}: missing (vertex subset '{name}')")
-        value = np.asarray(indices[stem]).reshape(-1)
         # File order is kept: the reference Z5 metric ranks vertices by their position in the head subset.
-        subsets[name] = _check_index(value, num_v, stem, src)
+        subsets[name] = _indices(indices[stem], num_v, stem, src)
     return subsets
 
 
@@ -279,16 +305,18 @@ def _dense(raw: Mapping[str, Any], num_v: int, source: str) -> tuple[dict, dict]
     dense, groups = {}, {}
     for count in ("191", "445"):
         group_map = raw.get(f"keypoints_{count}")
-        if not group_map:
+        if group_map is None or (isinstance(group_map, Mapping) and not group_map):
             continue
+        if not isinstance(group_map, Mapping):
+            raise AssetError(
+                f"{source}/face_keypoints/keypoints_{count}: expected named groups of index lists"
+            )
         checked: dict[str, dict[str, np.ndarray]] = {}
         for group, parts in group_map.items():
             src = f"{source}/face_keypoints/keypoints_{count}/{group}.npy"
             if not isinstance(parts, Mapping):
                 raise AssetError(f"{src}: expected a dict of named index lists, got {type(parts).__name__}")
-            checked[group] = {
-                str(k): _check_index(np.asarray(v).reshape(-1), num_v, str(k), src) for k, v in parts.items()
-            }
+            checked[group] = {str(k): _indices(v, num_v, str(k), src) for k, v in parts.items()}
         # The reference drops the 445 set's 'cheeks' group when it builds the 445 points.
         used = [
             v

@@ -20,6 +20,8 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from trans3dhead.atomic import atomic_open
+from trans3dhead.errors import one_line
 from trans3dhead.flame.assets import SUBSET_FILES, AssetError, FlameAssets, FlameAux, FlameModelData
 from trans3dhead.flame.safe_pickle import load_pickle, load_pickled_npy
 
@@ -55,14 +58,27 @@ def read_model_file(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise AssetError(f"{path}: FLAME model file not found")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+        return _read_npz(path)
     if path.suffix == ".pkl":
         raw = load_pickle(path)
         if not isinstance(raw, Mapping):
             raise AssetError(f"{path}: expected a pickled dict, got {type(raw).__name__}")
         return dict(raw)
     raise AssetError(f"{path}: unsupported model file type '{path.suffix}' (expected .pkl or .npz)")
+
+
+def _read_npz(path: Path) -> dict[str, Any]:
+    """Every array of an ``.npz`` (no pickles); an AssetError for anything that is not a readable one."""
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise AssetError(f"{path}: not an .npz archive (a single .npy array)")
+        with loaded:
+            return {key: loaded[key] for key in loaded.files}
+    except AssetError:
+        raise
+    except (OSError, EOFError, ValueError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
+        raise AssetError(f"{path}: not a readable .npz model file ({one_line(exc)})") from None
 
 
 def _read_dense(directory: Path) -> dict[str, dict[str, Any]]:

@@ -20,10 +20,23 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-__all__ = ["UnsafePickleError", "load_pickle", "loads_pickle", "load_pickled_npy", "ChumpyPlaceholder"]
+from trans3dhead.errors import InputError, one_line
+
+__all__ = [
+    "PickleReadError",
+    "UnsafePickleError",
+    "load_pickle",
+    "loads_pickle",
+    "load_pickled_npy",
+    "ChumpyPlaceholder",
+]
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class PickleReadError(InputError, pickle.UnpicklingError):
+    """A file is not a readable pickle (truncated, corrupt, not a pickle); the message names it."""
+
+
+class UnsafePickleError(PickleReadError):
     """The pickle names a class or function outside the allow-list."""
 
 
@@ -97,7 +110,7 @@ def _chumpy_to_numpy(obj: ChumpyPlaceholder, source: str) -> np.ndarray:
     arrays = [v for v in state.values() if isinstance(v, np.ndarray)] if isinstance(state, dict) else []
     if len(arrays) == 1:
         return arrays[0]
-    raise pickle.UnpicklingError(f"{source}: a chumpy object without a stored value 'x' cannot be converted")
+    raise PickleReadError(f"{source}: a chumpy object without a stored value 'x' cannot be converted")
 
 
 def _convert(obj: Any, source: str) -> Any:
@@ -122,8 +135,10 @@ def loads_pickle(data: bytes, *, source: str = "<bytes>") -> Any:
         obj = _RestrictedUnpickler(io.BytesIO(data), source).load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        raise pickle.UnpicklingError(f"{source}: not a readable pickle ({exc})") from exc
+    except RecursionError:
+        raise PickleReadError(f"{source}: not a readable pickle (nested too deeply)") from None
+    except Exception as exc:  # the pickle machine fails in many ways on foreign bytes
+        raise PickleReadError(f"{source}: not a readable pickle ({one_line(exc)})") from None
     return _convert(obj, source)
 
 
@@ -147,11 +162,15 @@ def load_pickled_npy(path: str | Path) -> Any:
                 shape, _fortran, dtype = np.lib.format.read_array_header_1_0(handle)
             else:
                 shape, _fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not a valid .npy file ({exc})") from exc
+        except Exception as exc:  # numpy parses the header with ast / tokenize: any error means "not .npy"
+            raise PickleReadError(f"{path}: not a valid .npy file ({one_line(exc)})") from None
         if not dtype.hasobject:
             handle.seek(0)
-            return np.load(handle, allow_pickle=False)
+            try:
+                return np.load(handle, allow_pickle=False)
+            except Exception as exc:  # truncated, a header claiming too much, a dtype numpy cannot make
+                message = f"{path}: not a valid .npy file ({one_line(exc)})"
+                raise PickleReadError(message) from None
         array = loads_pickle(handle.read(), source=str(path))
     if isinstance(array, np.ndarray) and array.shape == () and shape == ():
         return array[()]

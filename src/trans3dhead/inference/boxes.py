@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from trans3dhead.errors import InputError, one_line, shown
+
 __all__ = ["Detection", "check_box", "iou_matrix", "nms", "face_to_head_box", "load_boxes_file"]
 
 
@@ -38,9 +40,9 @@ def check_box(box: object, *, name: str = "box") -> tuple[float, float, float, f
     except (TypeError, ValueError):
         values = None
     if values is None or values.shape != (4,) or not np.isfinite(values).all():
-        raise ValueError(f"{name} must be 4 finite numbers [x, y, w, h], got {box!r}")
+        raise InputError(f"{name} must be 4 finite numbers [x, y, w, h], got {shown(box)}")
     if values[2] <= 0 or values[3] <= 0:
-        raise ValueError(f"{name} must have a positive width and height, got {box!r}")
+        raise InputError(f"{name} must have a positive width and height, got {shown(box)}")
     x, y, w, h = values.tolist()
     return x, y, w, h
 
@@ -70,7 +72,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float) -> np.nd
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if not 0.0 <= iou_threshold <= 1.0:
-        raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold!r}")
+        raise InputError(f"iou_threshold must be in [0, 1], got {iou_threshold!r}")
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
     inter = _intersections(boxes, boxes)
     areas = boxes[:, 2] * boxes[:, 3]
@@ -99,13 +101,15 @@ def face_to_head_box(
 
 def _parse_boxes_table(data: object, source: str) -> dict[str, list[tuple[float, float, float, float]]]:
     if not isinstance(data, Mapping):
-        raise ValueError(
+        raise InputError(
             f"{source}: expected a JSON object {{image name: [[x, y, w, h], ...]}}, got {type(data).__name__}"
         )
     table = {}
     for key, boxes in data.items():
         if not isinstance(boxes, list):
-            raise ValueError(f"{source}: entry {key!r} must be a list of [x, y, w, h] boxes, got {boxes!r}")
+            raise InputError(
+                f"{source}: entry {key!r} must be a list of [x, y, w, h] boxes, got {shown(boxes)}"
+            )
         table[str(key)] = [check_box(b, name=f"{source}: {key!r} box {i}") for i, b in enumerate(boxes)]
     return table
 
@@ -121,6 +125,8 @@ def load_boxes_file(path: str | Path) -> dict[str, list[tuple[float, float, floa
         raise FileNotFoundError(f"{path}: boxes file not found")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a valid JSON boxes file ({exc})") from exc
+    except RecursionError:
+        raise InputError(f"{path}: not a valid JSON boxes file (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
+        raise InputError(f"{path}: not a valid JSON boxes file ({one_line(exc)})") from None
     return _parse_boxes_table(data, str(path))

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from trans3dhead.errors import InputError
 from trans3dhead.inference.boxes import Detection, check_box, face_to_head_box, nms
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "FullImageDetector",
     "HEAD_BOX_SCALE",
     "HEAD_BOX_SHIFT",
+    "MIN_FULL_IMAGE_SIDE",
     "check_image",
 ]
 
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 #: large costs less than one that cuts the head.
 HEAD_BOX_SCALE: tuple[float, float] = (1.05, 1.3)
 HEAD_BOX_SHIFT: tuple[float, float] = (0.0, -0.1)
+#: Shortest image side :class:`FullImageDetector` accepts: the Haar detector's smallest face (20 px) less a
+#: margin; below it an image is an icon or a mistake, not a head photo.
+MIN_FULL_IMAGE_SIDE = 16
 
 _FRONTAL, _PROFILE = "haarcascade_frontalface_default.xml", "haarcascade_profileface.xml"
 
@@ -45,11 +50,11 @@ _FRONTAL, _PROFILE = "haarcascade_frontalface_default.xml", "haarcascade_profile
 def check_image(image: object, *, name: str = "image") -> np.ndarray:
     """An (H, W, 3) uint8 RGB numpy array, or a ValueError that says what was given instead."""
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"{name} must be a numpy array (H, W, 3) uint8 RGB, got {type(image).__name__}")
+        raise InputError(f"{name} must be a numpy array (H, W, 3) uint8 RGB, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"{name} must be (H, W, 3) uint8 RGB, got shape {image.shape} dtype {image.dtype}")
+        raise InputError(f"{name} must be (H, W, 3) uint8 RGB, got shape {image.shape} dtype {image.dtype}")
     if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{name} is empty: shape {image.shape}")
+        raise InputError(f"{name} is empty: shape {image.shape}")
     return image
 
 
@@ -87,13 +92,13 @@ class HaarDetector:
         max_heads: int | None = None,
     ) -> None:
         if not scale_factor > 1.0:
-            raise ValueError(f"scale_factor must be > 1, got {scale_factor!r}")
+            raise InputError(f"scale_factor must be > 1, got {scale_factor!r}")
         if min_neighbors < 0:
-            raise ValueError(f"min_neighbors must be >= 0, got {min_neighbors!r}")
+            raise InputError(f"min_neighbors must be >= 0, got {min_neighbors!r}")
         if min_size is not None and min_size < 1:
-            raise ValueError(f"min_size must be a positive number of pixels, got {min_size!r}")
+            raise InputError(f"min_size must be a positive number of pixels, got {min_size!r}")
         if max_heads is not None and max_heads < 1:
-            raise ValueError(f"max_heads must be positive or None, got {max_heads!r}")
+            raise InputError(f"max_heads must be positive or None, got {max_heads!r}")
         self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
         self.iou_threshold, self.max_heads = iou_threshold, max_heads
         self.frontal = _cascade(_FRONTAL)
@@ -141,10 +146,25 @@ def _cascade(file_name: str) -> cv2.CascadeClassifier:
 
 
 class FullImageDetector:
-    """One head per image whose box is the whole image (as DAD-3DNet's own predictor crops)."""
+    """One head per image whose box is the whole image (as DAD-3DNet's own predictor crops).
+
+    An image with a side shorter than ``min_side`` pixels cannot show a head worth aligning (a 1 x 1
+    picture would be stretched to the network's input and "aligned"): ``detect`` raises a ValueError that
+    says so, which ``trans3dhead predict`` records in ``errors.json`` for that image.
+    """
+
+    def __init__(self, *, min_side: int = MIN_FULL_IMAGE_SIDE) -> None:
+        if min_side < 1:
+            raise InputError(f"min_side must be a positive number of pixels, got {min_side!r}")
+        self.min_side = min_side
 
     def detect(self, image: np.ndarray, *, names: Sequence[str] = ()) -> list[Detection]:
         height, width = check_image(image).shape[:2]
+        if min(height, width) < self.min_side:
+            raise InputError(
+                f"image of {width}x{height} px is too small to hold a head: the whole-image box needs at "
+                f"least {self.min_side} px per side"
+            )
         return [Detection((0.0, 0.0, float(width), float(height)), None, "full_image")]
 
 
@@ -167,4 +187,4 @@ class BoxesDetector:
             if name in self.table:
                 return [Detection(box, None, "boxes") for box in self.table[name]]
         shown = ", ".join(repr(n) for n in names) or "(no name given)"
-        raise ValueError(f"no boxes for image {shown} in the boxes table ({len(self.table)} entries)")
+        raise InputError(f"no boxes for image {shown} in the boxes table ({len(self.table)} entries)")

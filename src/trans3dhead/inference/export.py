@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from trans3dhead.atomic import atomic_path
 from trans3dhead.engine.checkpoint import code_version
+from trans3dhead.errors import InputError
 
 __all__ = ["ONNX_INPUT", "ONNX_OUTPUTS", "OPSET_RANGE", "ExportableHead", "export_onnx", "model_metadata"]
 
@@ -82,7 +83,7 @@ def model_metadata(model: nn.Module) -> dict[str, str]:
 
 def _check_opset(opset: int) -> int:
     if isinstance(opset, bool) or not isinstance(opset, int) or not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
-        raise ValueError(f"opset must be an integer in [{OPSET_RANGE[0]}, {OPSET_RANGE[1]}], got {opset!r}")
+        raise InputError(f"opset must be an integer in [{OPSET_RANGE[0]}, {OPSET_RANGE[1]}], got {opset!r}")
     return opset
 
 

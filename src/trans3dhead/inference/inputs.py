@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from trans3dhead.errors import InputError, one_line
+
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "InputFile", "collect_inputs", "read_image", "ImageReadError"]
 
 logger = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ IMAGE_SUFFIXES = frozenset(
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """An input file could not be decoded as an image (the message names the file)."""
 
 
@@ -88,11 +90,14 @@ def collect_inputs(paths: Sequence[str | Path]) -> list[InputFile]:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB, EXIF orientation applied; ImageReadError if undecodable."""
+    """An image file as (H, W, 3) uint8 RGB, EXIF orientation applied; ImageReadError if undecodable or
+    larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS`` x 2)."""
     path = Path(path)
     try:
         with Image.open(path) as handle:
             image = ImageOps.exif_transpose(handle)
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    except Image.DecompressionBombError as exc:  # a few KB that would decode to gigabytes
+        raise ImageReadError(f"{path}: cannot read image, too many pixels ({one_line(exc)})") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from exc
+        raise ImageReadError(f"{path}: cannot read image ({one_line(exc)})") from exc

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from trans3dhead.atomic import atomic_write
+from trans3dhead.errors import InputError
 
 __all__ = ["write_obj", "write_ply", "read_ply"]
 
@@ -55,10 +56,10 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     data = Path(path).read_bytes()
     end = data.find(b"end_header\n")
     if not data.startswith(b"ply\n") or end < 0:
-        raise ValueError(f"{path}: not a PLY file")
+        raise InputError(f"{path}: not a PLY file")
     header = data[:end].decode("ascii").splitlines()
     if "format binary_little_endian 1.0" not in header:
-        raise ValueError(f"{path}: only binary little-endian PLY files written by write_ply are supported")
+        raise InputError(f"{path}: only binary little-endian PLY files written by write_ply are supported")
     counts = {line.split()[1]: int(line.split()[2]) for line in header if line.startswith("element ")}
     body = data[end + len(b"end_header\n") :]
     nv, nf = counts.get("vertex", 0), counts.get("face", 0)

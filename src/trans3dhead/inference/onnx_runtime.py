@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trans3dhead.errors import InputError
 from trans3dhead.flame.layer import FlameOutput
 from trans3dhead.inference.backend import check_crops
 from trans3dhead.inference.export import ONNX_INPUT, ONNX_OUTPUTS
@@ -65,11 +66,11 @@ class OnnxBackend:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: ONNX file not found")
         if optimization not in GRAPH_OPTIMIZATIONS:
-            raise ValueError(
+            raise InputError(
                 f"optimization must be one of {sorted(GRAPH_OPTIMIZATIONS)}, got {optimization!r}"
             )
         if threads is not None and threads < 1:
-            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+            raise InputError(f"threads must be a positive integer or None, got {threads!r}")
         options = ort.SessionOptions()
         options.graph_optimization_level = getattr(
             ort.GraphOptimizationLevel, GRAPH_OPTIMIZATIONS[optimization]
@@ -82,7 +83,7 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types for unreadable files
-            raise ValueError(f"{self.path}: not a loadable ONNX model ({type(exc).__name__}: {exc})") from exc
+            raise InputError(f"{self.path}: not a loadable ONNX model ({type(exc).__name__}: {exc})") from exc
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self._check_graph()
         self.input_size = int(self.metadata["trans3dhead.input_size"])
@@ -91,7 +92,7 @@ class OnnxBackend:
         outputs = tuple(o.name for o in self.session.get_outputs())
         inputs = [i.name for i in self.session.get_inputs()]
         if inputs != [ONNX_INPUT] or outputs != ONNX_OUTPUTS or "trans3dhead.input_size" not in self.metadata:
-            raise ValueError(
+            raise InputError(
                 f"{self.path}: not a trans3dhead export (inputs {inputs}, outputs {list(outputs)}); "
                 "write one with `trans3dhead export`"
             )
@@ -101,7 +102,7 @@ class OnnxBackend:
         expected = {"num_params": num_params, "num_vertices": num_vertices, "input_size": input_size}
         found = {key: int(self.metadata.get(f"trans3dhead.{key}", -1)) for key in expected}
         if found != expected:
-            raise ValueError(
+            raise InputError(
                 f"{self.path} was exported from another model: it has {found}, expected {expected}"
             )
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trans3dhead.devices import default_device, resolve_device
 from trans3dhead.geometry import CROP_STYLES, FIXED_EVAL_EXTENSION, CropTransform
 from trans3dhead.inference.assemble import LANDMARK_SOURCES, MeshInfo, assemble_predictions
 from trans3dhead.inference.backend import InferenceBackend, TorchBackend
@@ -31,23 +32,6 @@ __all__ = ["HeadAligner", "default_device", "resolve_device"]
 logger = logging.getLogger(__name__)
 
 BoxesLike = Sequence[Sequence[float]] | np.ndarray | Sequence[Detection]
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a torch.device (None: CUDA when available); a ValueError for unknown or absent ones."""
-    if device is None:
-        return default_device()
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for CUDA, but torch sees no CUDA device")
-    return resolved
 
 
 def _detections(boxes: BoxesLike) -> list[Detection]:

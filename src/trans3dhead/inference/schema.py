@@ -13,6 +13,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from trans3dhead.errors import InputError
+
 __all__ = ["prediction_schema", "schema_errors", "validate_result", "SCHEMA_FILE"]
 
 SCHEMA_FILE = "prediction_schema.json"
@@ -122,4 +124,4 @@ def validate_result(document: Any, *, definition: str | None = None) -> None:
     errors = schema_errors(document, schema, root=root)
     if errors:
         more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
-        raise ValueError("invalid prediction document: " + "; ".join(errors[:10]) + more)
+        raise InputError("invalid prediction document: " + "; ".join(errors[:10]) + more)

@@ -16,6 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from trans3dhead.errors import InputError
+
 __all__ = ["VideoInfo", "VideoReadError", "open_video", "iter_frames", "VideoSink"]
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 _DEFAULT_FPS = 25.0
 
 
-class VideoReadError(ValueError):
+class VideoReadError(InputError):
     """A video could not be opened or decoded (the message names the file)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from trans3dhead.errors import InputError
 from trans3dhead.metrics.chamfer import chamfer_distance
 from trans3dhead.metrics.groundtruth import GtItem
 from trans3dhead.metrics.nme import nme
@@ -42,6 +43,7 @@ from trans3dhead.metrics.z5 import Z5_VARIANTS, Z5Variant, comparison_indices, z
 
 __all__ = [
     "METRICS",
+    "check_gt_topology",
     "AttributeRow",
     "BenchmarkOptions",
     "BenchmarkResult",
@@ -180,7 +182,7 @@ def _score_points(
         except DegenerateError as exc:
             problems.append(Problem(gt.item_id, KEYPOINTS_3D, "degenerate", str(exc), ("chamfer",)))
         except ValueError as exc:  # predictions are validated already: this is about the GT
-            raise ValueError(f"GT item {gt.item_id!r}: {exc}") from None
+            raise InputError(f"GT item {gt.item_id!r}: {exc}") from None
         else:
             values["chamfer"] = value
     return values, problems
@@ -267,6 +269,16 @@ def _attribute_rows(items: Sequence[ItemScore], keys: tuple[str, ...]) -> list[A
     return rows
 
 
+def check_gt_topology(gt_items: Sequence[GtItem], topology: BenchmarkTopology) -> None:
+    """An InputError unless every GT item has the model's vertex count (checked before any scoring)."""
+    for gt in gt_items:
+        if gt.vertices.shape[0] != topology.num_vertices:
+            raise InputError(
+                f"GT item {gt.item_id!r} has {gt.vertices.shape[0]} vertices but the FLAME model has "
+                f"{topology.num_vertices}: use the model the GT was made with (--flame / --aux)"
+            )
+
+
 def score_predictions(
     gt_items: Sequence[GtItem],
     predictions: Mapping[str, Any],
@@ -288,12 +300,7 @@ def score_predictions(
         ValueError: a GT item's vertex count differs from the model's.
     """
     options = options or BenchmarkOptions()
-    for gt in gt_items:
-        if gt.vertices.shape[0] != topology.num_vertices:
-            raise ValueError(
-                f"GT item {gt.item_id!r} has {gt.vertices.shape[0]} vertices but the FLAME model has "
-                f"{topology.num_vertices}: use the model the GT was made with (--flame / --aux)"
-            )
+    check_gt_topology(gt_items, topology)
     items, problems = [], []
     loop = progress(gt_items) if progress is not None else gt_items
     for gt in loop:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from trans3dhead.errors import InputError
 from trans3dhead.geometry import matrix_to_euler, wrap_angle
 from trans3dhead.metrics._checks import as_array
 
@@ -73,7 +74,7 @@ def euler_mae(
         raise ValueError(f"pred_euler and gt_euler must be (B, 3), got {errors.shape}")
     keep = np.ones(len(gt), dtype=bool) if max_abs_gt is None else np.all(np.abs(gt) <= max_abs_gt, axis=1)
     if not keep.any():
-        raise ValueError(f"no image has all GT angles within +-{max_abs_gt} degrees")
+        raise InputError(f"no image has all GT angles within +-{max_abs_gt} degrees")
     roll, pitch, yaw = errors[keep].mean(axis=0)
     return EulerMAE(
         yaw=float(yaw),

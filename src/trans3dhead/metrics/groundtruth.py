@@ -4,7 +4,8 @@
      "projection_matrix": 4 x 4, "image_height": H, "attributes": {name: value}  (optional)}
 
 Arrays are read in float32, as the benchmark reads them.  Any problem in a GT file is an error that
-names the file, the entry and the field: a GT file is data one builds, never something to score around.
+names the file, the entry and the field (a key given twice in one object included): a GT file is data
+one builds, never something to score around.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from trans3dhead.metrics._jsonio import read_json, write_json
+from trans3dhead.errors import InputError, shown
+from trans3dhead.metrics._jsonio import read_json_pairs, refuse_duplicates, write_json
 
 __all__ = ["GT_FIELDS", "GtItem", "attribute_text", "parse_gt_entries", "read_gt_file", "write_gt_file"]
 
@@ -41,14 +43,23 @@ def _array(entry: Mapping[str, Any], key: str, shape: tuple[int | None, ...], wh
     try:
         array = np.asarray(entry[key], dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: '{key}' is not a numeric array") from None
+        raise InputError(f"{where}: '{key}' is not a numeric array") from None
     if array.ndim != len(shape) or any(
         w is not None and w != s for w, s in zip(shape, array.shape, strict=True)
     ):
         want = "(" + ", ".join("V" if w is None else str(w) for w in shape) + ")"
-        raise ValueError(f"{where}: '{key}' has shape {array.shape}, expected {want}")
+        raise InputError(f"{where}: '{key}' has shape {array.shape}, expected {want}")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{where}: '{key}' has non-finite values")
+        raise InputError(f"{where}: '{key}' has non-finite values")
+    return array
+
+
+def _float32(entry: Mapping[str, Any], key: str, shape: tuple[int | None, ...], where: str) -> np.ndarray:
+    """An array as the benchmark reads it (float32), which must stay finite."""
+    with np.errstate(over="ignore"):
+        array = _array(entry, key, shape, where).astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{where}: '{key}' has values beyond the float32 range")
     return array
 
 
@@ -72,26 +83,26 @@ class GtItem:
     def from_entry(cls, entry: Any, *, where: str) -> GtItem:
         """Validate one raw entry; ``where`` prefixes every error (file and entry)."""
         if not isinstance(entry, Mapping):
-            raise ValueError(f"{where}: expected a JSON object, got {type(entry).__name__}")
+            raise InputError(f"{where}: expected a JSON object, got {type(entry).__name__}")
         missing = [key for key in GT_FIELDS if key not in entry]
         if missing:
-            raise ValueError(f"{where}: missing field(s) {missing}")
+            raise InputError(f"{where}: missing field(s) {missing}")
         item_id = entry["id"]
         if not isinstance(item_id, str) or not item_id:
-            raise ValueError(f"{where}: 'id' must be a non-empty string, got {item_id!r}")
-        where = f"{where} (id {item_id!r})"
+            raise InputError(f"{where}: 'id' must be a non-empty string, got {shown(item_id)}")
+        where = f"{where} (id {shown(item_id)})"
         bbox = _array(entry, "bbox", (4,), where)
         if bbox[2] <= 0 or bbox[3] <= 0:
-            raise ValueError(f"{where}: 'bbox' width and height must be positive, got {bbox.tolist()}")
+            raise InputError(f"{where}: 'bbox' width and height must be positive, got {bbox.tolist()}")
         height = entry["image_height"]
         if isinstance(height, bool) or not isinstance(height, int | float) or not 0 < height < float("inf"):
-            raise ValueError(f"{where}: 'image_height' must be a positive number, got {height!r}")
+            raise InputError(f"{where}: 'image_height' must be a positive number, got {shown(height)}")
         return cls(
             item_id=item_id,
             bbox=bbox,
-            vertices=_array(entry, "vertices", (None, 3), where).astype(np.float32),
-            model_view=_array(entry, "model_view_matrix", (4, 4), where).astype(np.float32),
-            projection=_array(entry, "projection_matrix", (4, 4), where).astype(np.float32),
+            vertices=_float32(entry, "vertices", (None, 3), where),
+            model_view=_float32(entry, "model_view_matrix", (4, 4), where),
+            projection=_float32(entry, "projection_matrix", (4, 4), where),
             image_height=height,
             attributes=_attributes(entry.get("attributes"), where),
         )
@@ -142,32 +153,33 @@ def _attributes(raw: Any, where: str) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise ValueError(f"{where}: 'attributes' must be a JSON object, got {type(raw).__name__}")
+        raise InputError(f"{where}: 'attributes' must be a JSON object, got {type(raw).__name__}")
     for name, value in raw.items():
         if not isinstance(value, str | bool | int | float):
-            raise ValueError(f"{where}: attribute '{name}' has a non-scalar value {value!r}")
+            raise InputError(f"{where}: attribute '{name}' has a non-scalar value {shown(value)}")
     return dict(raw)
 
 
 def parse_gt_entries(entries: Any, *, source: str) -> list[GtItem]:
     """Validate a GT list (the parsed file); ``source`` names it in errors.  Ids must be unique."""
     if not isinstance(entries, list):
-        raise ValueError(f"GT file {source}: expected a JSON list of entries, got {type(entries).__name__}")
+        raise InputError(f"GT file {source}: expected a JSON list of entries, got {type(entries).__name__}")
     items, seen = [], set()
     for index, entry in enumerate(entries):
         item = GtItem.from_entry(entry, where=f"GT file {source}: entry {index}")
         if item.item_id in seen:
-            raise ValueError(f"GT file {source}: entry {index}: duplicate id {item.item_id!r}")
+            raise InputError(f"GT file {source}: entry {index}: duplicate id {item.item_id!r}")
         seen.add(item.item_id)
         items.append(item)
     if not items:
-        raise ValueError(f"GT file {source}: no entries")
+        raise InputError(f"GT file {source}: no entries")
     return items
 
 
 def read_gt_file(path: str | Path) -> list[GtItem]:
     """Read and validate a GT file."""
-    return parse_gt_entries(read_json(path, what="GT file"), source=str(path))
+    entries = read_json_pairs(path, what="GT file", on_duplicate=refuse_duplicates(path, "GT file"))
+    return parse_gt_entries(entries, source=str(path))
 
 
 def write_gt_file(path: str | Path, entries: Iterable[GtItem | Mapping[str, Any]]) -> Path:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trans3dhead.data.io import image_size
+from trans3dhead.errors import InputError, shown
 from trans3dhead.metrics._jsonio import read_json
 
 __all__ = ["build_gt_entries", "image_size"]
@@ -34,15 +35,15 @@ def _locate(split_dir: Path, relative: Any, standard: Path, what: str, item_id: 
         if candidate.is_file():
             return candidate
     tried = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"{what} of item {item_id!r} not found (tried {tried})")
+    raise FileNotFoundError(f"{what} of item {shown(item_id)} not found (tried {tried})")
 
 
 def _entry(split_dir: Path, meta: Mapping[str, Any], with_attributes: bool, where: str) -> dict[str, Any]:
     item_id = meta.get("item_id")
     if not isinstance(item_id, str) or not item_id:
-        raise ValueError(f"{where}: 'item_id' must be a non-empty string, got {item_id!r}")
+        raise InputError(f"{where}: 'item_id' must be a non-empty string, got {shown(item_id)}")
     if "bbox" not in meta:
-        raise ValueError(f"{where}: item {item_id!r} has no 'bbox'")
+        raise InputError(f"{where}: item {shown(item_id)} has no 'bbox'")
     annotation_path = _locate(
         split_dir,
         meta.get("annotation_path"),
@@ -56,7 +57,7 @@ def _entry(split_dir: Path, meta: Mapping[str, Any], with_attributes: bool, wher
     annotation = read_json(annotation_path, what="annotation")
     keys = ("vertices", "model_view_matrix", "projection_matrix")
     if not isinstance(annotation, Mapping) or any(key not in annotation for key in keys):
-        raise ValueError(f"annotation {annotation_path}: expected an object with keys {list(keys)}")
+        raise InputError(f"annotation {annotation_path}: expected an object with keys {list(keys)}")
     entry = {
         "id": item_id,
         "bbox": meta["bbox"],
@@ -70,7 +71,7 @@ def _entry(split_dir: Path, meta: Mapping[str, Any], with_attributes: bool, wher
 
 
 def build_gt_entries(
-    split_dir: str | Path, *, split: str | None = None, with_attributes: bool = True
+    split_dir: str | Path, *, split: str | None = None, with_attributes: bool = True, skip_bad: bool = False
 ) -> list[dict[str, Any]]:
     """GT entries (raw JSON objects) for every metadata item of a split, in metadata order.
 
@@ -78,10 +79,11 @@ def build_gt_entries(
         split_dir: the split directory, e.g. ``<root>/val``.
         split: split name, which names the metadata file ``<split>.json``; default the directory name.
         with_attributes: copy each item's ``attributes`` when it has any (the val split has none).
+        skip_bad: log and leave out an item whose entry, annotation or image is bad instead of raising.
 
     Raises:
         FileNotFoundError: metadata, an annotation (the test split's are withheld) or an image is missing.
-        ValueError: malformed metadata or annotation (the message names the file and item).
+        InputError: malformed metadata or annotation (the message names the file and item).
     """
     split_dir = Path(split_dir)
     if not split_dir.is_dir():
@@ -90,12 +92,17 @@ def build_gt_entries(
     metadata_path = split_dir / f"{split}.json"
     metadata = read_json(metadata_path, what="metadata")
     if not isinstance(metadata, list):
-        raise ValueError(f"metadata {metadata_path}: expected a JSON list, got {type(metadata).__name__}")
+        raise InputError(f"metadata {metadata_path}: expected a JSON list, got {type(metadata).__name__}")
     entries = []
     for index, meta in enumerate(metadata):
         where = f"metadata {metadata_path}: entry {index}"
-        if not isinstance(meta, Mapping):
-            raise ValueError(f"{where}: expected a JSON object, got {type(meta).__name__}")
-        entries.append(_entry(split_dir, meta, with_attributes, where))
+        try:
+            if not isinstance(meta, Mapping):
+                raise InputError(f"{where}: expected a JSON object, got {type(meta).__name__}")
+            entries.append(_entry(split_dir, meta, with_attributes, where))
+        except (InputError, FileNotFoundError) as exc:
+            if not skip_bad:
+                raise
+            logger.warning("GT: skipping bad item: %s", exc)
     logger.info("built %d GT entries from %s", len(entries), metadata_path)
     return entries

@@ -17,6 +17,18 @@ A submission is a JSON object ``{item_id: prediction}``; each prediction holds (
 As in the reference, the two 3D fields may also be flat lists of 3N numbers.  A field that is missing,
 not numeric, of the wrong shape or not finite becomes a :class:`Problem` for that item and field, and
 the metrics that need it are not computed for that item; the item's other metrics are unaffected.
+
+Two rules go beyond the reference, which would silently score such files:
+
+* **Duplicates.**  An item id given twice (or a field given twice inside one prediction) is a
+  ``duplicate_id`` (``duplicate_field``) problem and *no* copy is scored: nothing says which copy was
+  meant, and JSON readers disagree on which one they keep.  :func:`read_submission` marks such keys with
+  :class:`Duplicated` instead of keeping the last copy.
+* **Rotations.**  ``rotation_matrix`` must be a rotation: ``||R R^T - I||_F`` and ``|det R - 1|`` at most
+  :data:`ROTATION_TOLERANCE`.  Anything else (all zeros, ``5 I``, a reflection) is a ``not_a_rotation``
+  problem and the pose metrics of that item are left unscored, instead of scoring e.g. zeros as a
+  180-degree error.  The tolerance accepts any rotation written in float32 (errors ~1e-7) or rounded
+  to three decimals (``||R R^T - I||_F`` up to ~3e-3), and refuses matrices 1% away from orthonormal.
 """
 
 from __future__ import annotations
@@ -28,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from trans3dhead.metrics._jsonio import read_json, write_json
+from trans3dhead.errors import InputError
+from trans3dhead.metrics._jsonio import read_json_pairs, write_json
 
 __all__ = [
     "KEYPOINTS_3D",
@@ -40,6 +53,8 @@ __all__ = [
     "POINTS_3D",
     "ROTATION",
     "SUBMISSION_FIELDS",
+    "ROTATION_TOLERANCE",
+    "Duplicated",
     "ItemPrediction",
     "Problem",
     "make_prediction",
@@ -59,15 +74,25 @@ LANDMARKS_BRANCH = "68_landmarks_2d_branch"
 SUBMISSION_FIELDS: tuple[str, ...] = (LANDMARKS_2D, POINTS_3D, KEYPOINTS_3D, ROTATION)
 OPTIONAL_FIELDS: tuple[str, ...] = (POINTS_2D, LANDMARKS_FLAME, LANDMARKS_BRANCH)
 WHOLE_ITEM = "*"
+#: Largest ``||R R^T - I||_F`` and ``|det R - 1|`` of a rotation_matrix (see the module docstring).
+ROTATION_TOLERANCE = 1e-2
+
+
+@dataclass(frozen=True)
+class Duplicated:
+    """Stands for a JSON key given ``copies`` times in one object (none of the copies is used)."""
+
+    copies: int
 
 
 @dataclass(frozen=True)
 class Problem:
     """Why (part of) one item could not be scored.
 
-    ``kind`` is one of ``missing_prediction``, ``unexpected_id``, ``not_an_object``, ``missing_field``,
-    ``wrong_type``, ``wrong_shape``, ``non_finite``, ``wrong_topology``, ``degenerate``; ``field`` is a
-    submission field or ``"*"`` for the whole item; ``metrics`` lists the metrics left unscored.
+    ``kind`` is one of ``missing_prediction``, ``unexpected_id``, ``duplicate_id``, ``not_an_object``,
+    ``missing_field``, ``duplicate_field``, ``wrong_type``, ``wrong_shape``, ``non_finite``,
+    ``not_a_rotation``, ``wrong_topology``, ``degenerate``; ``field`` is a submission field or ``"*"`` for
+    the whole item; ``metrics`` lists the metrics left unscored.
     """
 
     item_id: str
@@ -97,6 +122,9 @@ def _field(
     item_id: str, name: str, value: Any, shape: tuple[int | None, int], flat: bool
 ) -> np.ndarray | Problem:
     """One field as a float32 array of ``shape`` (None = any positive count), or the Problem with it."""
+    if isinstance(value, Duplicated):
+        message = f"'{name}' is given {value.copies} times in this prediction; none of them is used"
+        return Problem(item_id, name, "duplicate_field", message)
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):  # ragged nesting
@@ -111,11 +139,26 @@ def _field(
     if array.ndim != 2 or array.shape[1] != cols or array.shape[0] == 0 or rows not in (None, array.shape[0]):
         want = f"({'N' if rows is None else rows}, {cols})"
         return Problem(item_id, name, "wrong_shape", f"'{name}' has shape {array.shape}, expected {want}")
-    array = array.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32: reported as non-finite just below
+        array = array.astype(np.float32)
     if not np.all(np.isfinite(array)):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         return Problem(item_id, name, "non_finite", f"'{name}' has {bad} non-finite value(s) (in float32)")
     return array
+
+
+def rotation_problem(item_id: str, rotation: np.ndarray) -> Problem | None:
+    """A ``not_a_rotation`` Problem when a finite (3, 3) matrix is not a rotation, else None."""
+    matrix = rotation.astype(np.float64)
+    orthogonality = float(np.linalg.norm(matrix @ matrix.T - np.eye(3)))
+    determinant = float(np.linalg.det(matrix))
+    if orthogonality <= ROTATION_TOLERANCE and abs(determinant - 1.0) <= ROTATION_TOLERANCE:
+        return None
+    message = (
+        f"'{ROTATION}' is not a rotation: ||R R^T - I|| = {orthogonality:.3g}, det R = {determinant:.3g} "
+        f"(tolerance {ROTATION_TOLERANCE:g})"
+    )
+    return Problem(item_id, ROTATION, "not_a_rotation", message)
 
 
 def parse_prediction(
@@ -127,6 +170,9 @@ def parse_prediction(
     fields included; the optional ``N_landmarks_2d`` is only checked when present).  Unknown keys are
     ignored, as the reference does.
     """
+    if isinstance(raw, Duplicated):
+        message = f"id given {raw.copies} times in the submission; none of the copies is scored"
+        return ItemPrediction(), [Problem(item_id, WHOLE_ITEM, "duplicate_id", message)]
     if not isinstance(raw, Mapping):
         message = f"prediction must be a JSON object, got {type(raw).__name__}"
         return ItemPrediction(), [Problem(item_id, WHOLE_ITEM, "not_an_object", message)]
@@ -147,6 +193,8 @@ def parse_prediction(
                 problems.append(Problem(item_id, name, "missing_field", f"no '{name}'"))
             continue
         result = _field(item_id, name, raw[name], shape, flat)
+        if name == ROTATION and not isinstance(result, Problem):
+            result = rotation_problem(item_id, result) or result
         if isinstance(result, Problem):
             problems.append(result)
         else:
@@ -155,13 +203,24 @@ def parse_prediction(
 
 
 def read_submission(path: str | Path) -> dict[str, Any]:
-    """Read a submission file: a JSON object of predictions keyed by item id (validated per item later)."""
-    raw = read_json(path, what="submission")
+    """Read a submission file: a JSON object of predictions keyed by item id (validated per item later).
+
+    A key given more than once in an object (an item id, or a field of one prediction) maps to
+    :class:`Duplicated`, which :func:`parse_prediction` reports; no copy is kept.
+    """
+    raw = read_json_pairs(path, what="submission", on_duplicate=_mark_duplicates)
     if not isinstance(raw, dict):
-        raise ValueError(
+        raise InputError(
             f"submission {path}: expected a JSON object {{item_id: prediction}}, got {type(raw).__name__}"
         )
     return raw
+
+
+def _mark_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for key, _ in pairs:
+        counts[key] = counts.get(key, 0) + 1
+    return {key: Duplicated(counts[key]) if counts[key] > 1 else value for key, value in pairs}
 
 
 def make_prediction(
@@ -201,6 +260,6 @@ def write_submission(path: str | Path, predictions: Mapping[str, Mapping[str, An
     rows = {}
     for item_id, entry in predictions.items():
         if not isinstance(item_id, str):
-            raise ValueError(f"submission item ids must be strings, got {item_id!r}")
+            raise InputError(f"submission item ids must be strings, got {item_id!r}")
         rows[item_id] = {key: np.asarray(value, dtype=np.float32).tolist() for key, value in entry.items()}
     return write_json(path, rows, allow_nan=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trans3dhead.errors import InputError
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS, FlameAssets
 
 __all__ = ["BenchmarkTopology"]
@@ -17,9 +18,9 @@ __all__ = ["BenchmarkTopology"]
 def _indices(values: np.ndarray, upper: int, name: str) -> np.ndarray:
     values = np.asarray(values)
     if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer):
-        raise ValueError(f"{name} must be a 1-D integer array, got dtype {values.dtype} shape {values.shape}")
+        raise InputError(f"{name} must be a 1-D integer array, got dtype {values.dtype} shape {values.shape}")
     if values.size and (values.min() < 0 or values.max() >= upper):
-        raise ValueError(f"{name} has vertex indices outside [0, {upper})")
+        raise InputError(f"{name} has vertex indices outside [0, {upper})")
     return values.astype(np.int64)
 
 
@@ -52,18 +53,18 @@ class BenchmarkTopology:
         corners = _indices(np.asarray(self.landmark_corners).reshape(-1), v, "landmark_corners")
         bary = np.asarray(self.landmark_bary, dtype=np.float32)
         if corners.size != bary.size or bary.ndim != 2 or bary.shape[1] != 3:
-            raise ValueError(
+            raise InputError(
                 f"landmark_corners and landmark_bary must both be (N, 3), got "
                 f"{np.shape(self.landmark_corners)} and {np.shape(self.landmark_bary)}"
             )
         if max(self.keypoints) >= bary.shape[0]:
-            raise ValueError(f"keypoints {self.keypoints} need more than the {bary.shape[0]} landmarks given")
+            raise InputError(f"keypoints {self.keypoints} need more than the {bary.shape[0]} landmarks given")
         head = _indices(self.head, v, "head")
         if head.size < 6:
-            raise ValueError(f"head subset must hold at least 6 vertices for Z5, got {head.size}")
+            raise InputError(f"head subset must hold at least 6 vertices for Z5, got {head.size}")
         face = _indices(self.face, v, "face")
         if face.size == 0:
-            raise ValueError("face subset is empty")
+            raise InputError("face subset is empty")
         dense = {name: _indices(idx, v, f"dense['{name}']") for name, idx in self.dense.items()}
         object.__setattr__(self, "landmark_corners", corners.reshape(-1, 3))
         object.__setattr__(self, "landmark_bary", bary)
@@ -95,7 +96,7 @@ class BenchmarkTopology:
         """
         vertices = np.asarray(vertices, dtype=np.float32)
         if vertices.ndim < 2 or vertices.shape[-2:] != (self.num_vertices, 3):
-            raise ValueError(f"vertices must have shape (..., {self.num_vertices}, 3), got {vertices.shape}")
+            raise InputError(f"vertices must have shape (..., {self.num_vertices}, 3), got {vertices.shape}")
         corners = vertices[..., self.landmark_corners, :]  # (..., N, 3 corners, 3 coords)
         bary = self.landmark_bary[:, :, None]  # (N, 3 corners, 1)
         return (

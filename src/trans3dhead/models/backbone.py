@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from trans3dhead.errors import InputError
+
 __all__ = [
     "BACKBONE_NAMES",
     "Backbone",
@@ -38,7 +40,7 @@ logger = logging.getLogger(__name__)
 BACKBONE_NAMES = ("resnet18", "resnet34", "resnet50", "resnet50_v1", "mobilenet_v2")
 
 
-class PretrainedWeightsError(ValueError):
+class PretrainedWeightsError(InputError):
     """A weights file is missing, unreadable, or does not match the backbone."""
 
 

@@ -6,12 +6,15 @@ modules themselves take typed keyword arguments.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from trans3dhead.config import Config, FlameConfig
+from trans3dhead.config import Config, ConfigError, FlameConfig
+from trans3dhead.errors import InputError, one_line
 from trans3dhead.flame import FlameAssets, FlameLayer, ParamLayout, embedded_assets, load_assets
 from trans3dhead.flame.files import ENV_MODEL
 from trans3dhead.losses.criterion import HeadCriterion
@@ -32,27 +35,40 @@ __all__ = [
 _DAD_STRIDES = (4, 8, 16, 32)
 
 
+@contextmanager
+def _from_config(section: str) -> Iterator[None]:
+    """Argument checks of the constructors fed from ``section`` of a config are the config's errors."""
+    try:
+        yield
+    except InputError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"config {section}: {' '.join(str(exc).split())}") from exc
+
+
 def build_assets(config: FlameConfig) -> FlameAssets:
     """The FLAME model named by the config (or ``$TRANS3DHEAD_FLAME``), else the embedded model."""
     import os
 
     if config.model is None and config.aux is None and not os.environ.get(ENV_MODEL):
-        return embedded_assets(
-            num_vertices_target=config.embedded_vertices,
-            num_shape=config.embedded_shape,
-            num_expression=config.embedded_expression,
-        )
+        with _from_config("flame.embedded_*"):
+            return embedded_assets(
+                num_vertices_target=config.embedded_vertices,
+                num_shape=config.embedded_shape,
+                num_expression=config.embedded_expression,
+            )
     return load_assets(config.model, config.aux)
 
 
 def build_flame(config: Config, assets: FlameAssets) -> FlameLayer:
     model = assets.model
-    layout = ParamLayout(
-        config.flame.num_shape if config.flame.num_shape is not None else model.num_shape,
-        config.flame.num_expression if config.flame.num_expression is not None else model.num_expression,
-        jaw=config.flame.jaw,
-    )
-    return FlameLayer(assets=assets, layout=layout, image_size=config.model.input_size)
+    with _from_config("flame"):
+        layout = ParamLayout(
+            config.flame.num_shape if config.flame.num_shape is not None else model.num_shape,
+            config.flame.num_expression if config.flame.num_expression is not None else model.num_expression,
+            jaw=config.flame.jaw,
+        )
+        return FlameLayer(assets=assets, layout=layout, image_size=config.model.input_size)
 
 
 def backbone_strides(config: Config) -> tuple[int, ...]:
@@ -61,8 +77,12 @@ def backbone_strides(config: Config) -> tuple[int, ...]:
 
 def build_model(config: Config, assets: FlameAssets) -> nn.Module:
     """Trans3DHead or DAD-3DNet as the config says, with its FLAME layer."""
+    with _from_config("model"):
+        return _build_model(config, build_flame(config, assets))
+
+
+def _build_model(config: Config, flame: FlameLayer) -> nn.Module:
     m = config.model
-    flame = build_flame(config, assets)
     backbone = build_backbone(m.backbone, pretrained=m.pretrained, strides=backbone_strides(config))
     extra = {} if m.dropout is None else {"dropout": m.dropout}  # None: the architecture's default
     if m.arch == "dad3dnet":
@@ -87,6 +107,11 @@ def build_model(config: Config, assets: FlameAssets) -> nn.Module:
 
 
 def build_criterion(config: Config, flame: FlameLayer) -> HeadCriterion:
+    with _from_config("loss"):
+        return _build_criterion(config, flame)
+
+
+def _build_criterion(config: Config, flame: FlameLayer) -> HeadCriterion:
     return HeadCriterion(
         flame=flame,
         weights=dict(config.loss.weights),
@@ -106,10 +131,12 @@ def model_from_checkpoint(
     machine).  A vertex-count mismatch between the checkpoint and the given FLAME raises a clear error.
     """
     from trans3dhead.config import config_from_dict
-    from trans3dhead.engine.checkpoint import load_checkpoint
+    from trans3dhead.devices import resolve_device
+    from trans3dhead.engine.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
 
+    device = resolve_device(device)  # before loading: a missing device is not the checkpoint's fault
     data = load_checkpoint(path, map_location=device)
-    config = config_from_dict(data["config"], source=f"{path} (config)")
+    config = config_from_dict(checkpoint_config(data, path), source=f"{path} (config)")
     if flame is not None or aux is not None:
         config.flame.model, config.flame.aux = flame, aux
     assets = build_assets(config.flame)
@@ -119,5 +146,7 @@ def model_from_checkpoint(
     try:
         model.load_state_dict(data["model"])
     except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit the model its config describes ({exc})") from exc
+        raise CheckpointError(
+            f"{path}: weights do not fit the model its config describes ({one_line(exc)})"
+        ) from exc
     return model.to(device).eval(), config, assets

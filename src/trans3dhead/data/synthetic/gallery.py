@@ -15,6 +15,7 @@ from PIL import Image
 
 from trans3dhead.data.dad3dheads import resolve_path
 from trans3dhead.data.io import read_annotation, read_image, read_metadata
+from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets
 
 __all__ = ["gt_landmarks", "annotate_tile", "make_gallery"]
@@ -90,7 +91,7 @@ def make_gallery(
     root = Path(root)
     entries = read_metadata(root, split)[:count]
     if not entries:
-        raise ValueError(f"{root}/{split}: no items to draw")
+        raise InputError(f"{root}/{split}: no items to draw")
     tiles = []
     source = root / split / f"{split}.json"
     for entry in entries:

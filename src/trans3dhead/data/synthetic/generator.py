@@ -22,6 +22,7 @@ import numpy as np
 
 from trans3dhead.data.synthetic.item import HeadSynthesizer, SceneOptions
 from trans3dhead.data.synthetic.store import DatasetStore, item_id, model_fingerprint
+from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets
 
 __all__ = ["ItemDone", "item_seed", "generate_item", "generate_dataset", "FORMAT_VERSION"]
@@ -61,13 +62,13 @@ def generate_item(
 def _check_arguments(counts: Mapping[str, int], seed: int, workers: int) -> None:
     for split, count in counts.items():
         if not split or "/" in split or split.startswith("."):
-            raise ValueError(f"split names must be plain folder names, got {split!r}")
+            raise InputError(f"split names must be plain folder names, got {split!r}")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"the item count of split '{split}' must be an integer >= 0, got {count!r}")
+            raise InputError(f"the item count of split '{split}' must be an integer >= 0, got {count!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        raise InputError(f"seed must be an integer >= 0, got {seed!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        raise InputError(f"workers must be an integer >= 1, got {workers!r}")
 
 
 # Per-process state of a worker, set once by its initializer.
@@ -171,8 +172,8 @@ def _generate_split(store: DatasetStore, split: str, count: int, executor: _Exec
     todo = []
     for index in range(count):
         name = item_id(split, index)
-        if store.is_complete(split, name):
-            entries[index] = store.read_entry(split, name)
+        entries[index] = store.complete_entry(split, name)
+        if entries[index] is not None:
             yield ItemDone(split, index, name, skipped=True)
         else:
             todo.append(index)

@@ -20,6 +20,7 @@ from trans3dhead.data.synthetic.camera import PinholeCamera, camera_points, mode
 from trans3dhead.data.synthetic.encoding import MATRIX_DIGITS, VERTEX_DIGITS, annotation_text, quantize
 from trans3dhead.data.synthetic.sampling import HeadSample, sample_head, sample_light, sample_placement
 from trans3dhead.data.synthetic.scene import degrade, draw_occluders, random_background
+from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets, FlameLayer
 from trans3dhead.geometry.rotation import euler_to_matrix
 from trans3dhead.render import Light, render_mesh, vertex_normals
@@ -52,16 +53,16 @@ class SceneOptions:
 
     def __post_init__(self) -> None:
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < MIN_SIZE:
-            raise ValueError(f"size must be an integer >= {MIN_SIZE} pixels, got {self.size!r}")
+            raise InputError(f"size must be an integer >= {MIN_SIZE} pixels, got {self.size!r}")
         if not isinstance(self.supersample, int) or not 1 <= self.supersample <= 4:
-            raise ValueError(f"supersample must be an integer in [1, 4], got {self.supersample!r}")
+            raise InputError(f"supersample must be an integer in [1, 4], got {self.supersample!r}")
         low, high = self.focal_range
         if not (0.0 < low <= high and np.isfinite(high)):
-            raise ValueError(f"focal_range must be 0 < low <= high (image sizes), got {self.focal_range!r}")
+            raise InputError(f"focal_range must be 0 < low <= high (image sizes), got {self.focal_range!r}")
         for name in ("occluder_prob", "low_quality_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+                raise InputError(f"{name} must be a probability in [0, 1], got {value!r}")
 
 
 @dataclass(frozen=True)

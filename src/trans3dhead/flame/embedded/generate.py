@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from trans3dhead.errors import InputError
 from trans3dhead.flame.embedded.albedo import REGION_NAMES, vertex_albedo, vertex_regions
 from trans3dhead.flame.embedded.context import HeadContext
 from trans3dhead.flame.embedded.contour import dynamic_contour
@@ -45,7 +46,7 @@ def _check_int(name: str, value: object, low: int, high: int | None) -> int:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < low or (high is not None and value > high):
         bound = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be in {bound}, got {value}")
+        raise InputError(f"{name} must be in {bound}, got {value}")
     return int(value)
 
 
