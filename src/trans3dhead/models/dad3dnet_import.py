@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from trans3dhead.errors import InputError
+
 __all__ = [
     "MAPPING",
     "REFERENCE_STEM",
@@ -55,7 +57,7 @@ _HEADS = {"shape": "shape_head", "pose": "pose_head", "landmarks": "landmark_hea
 _SHOWN = 12  # names listed per problem in an error
 
 
-class ReferenceImportError(ValueError):
+class ReferenceImportError(InputError):
     """The file is not the reference DAD-3DNet TorchScript, or does not fit the project's network."""
 
 
