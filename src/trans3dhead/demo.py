@@ -177,20 +177,12 @@ def _train(run_dir: Path, overrides: list[str], log: Callable[[str], None]) -> d
 
 
 def _evaluate(checkpoint: Path, data: Path, out: Path, settings: DemoSettings) -> dict[str, Any]:
-    from trans3dhead.engine.evaluate import evaluate_split
-    from trans3dhead.models.build import model_from_checkpoint
+    from trans3dhead.engine.evaluate import evaluate_checkpoint
 
-    model, config, assets = model_from_checkpoint(checkpoint)
-    evaluate_split(
-        model,
-        assets=assets,
-        root=data,
-        split="test",
-        out_dir=out,
-        input_size=config.model.input_size,
-        batch_size=settings.batch_size,
+    _, report = evaluate_checkpoint(
+        checkpoint, root=data, split="test", out_dir=out, batch_size=settings.batch_size
     )
-    return json.loads((out / "metrics.json").read_text())
+    return report
 
 
 def _showcase(aligner, data: Path, out: Path, count: int) -> list[dict[str, str]]:

@@ -243,9 +243,8 @@ def _pose_rows(report: dict[str, Any]) -> dict[str, dict[str, float | None]]:
 
 
 def _run_arm(spec: ExperimentSpec, arm: Arm, out: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    from trans3dhead.engine.evaluate import evaluate_split
+    from trans3dhead.engine.evaluate import evaluate_checkpoint
     from trans3dhead.engine.fit import fit
-    from trans3dhead.models.build import model_from_checkpoint
 
     folder = out / "arms" / arm.name
     config = arm_config(spec, arm, data_root=out / "data")
@@ -255,17 +254,13 @@ def _run_arm(spec: ExperimentSpec, arm: Arm, out: Path, log: Callable[[str], Non
     start = time.perf_counter()
     result = fit(config, run, resume=resume)
     train_s = time.perf_counter() - start
-    model, saved, assets = model_from_checkpoint(run / "last.pt")
-    evaluate_split(
-        model,
-        assets=assets,
+    model, report = evaluate_checkpoint(
+        run / "last.pt",
         root=out / "data",
         split="test",
         out_dir=folder / "test",
-        input_size=saved.model.input_size,
         batch_size=spec.budget["batch_size"],
     )
-    report = json.loads((folder / "test" / "metrics.json").read_text())
     record = {
         "arm": arm.name,
         "config": str(arm.config),

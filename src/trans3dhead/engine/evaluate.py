@@ -45,6 +45,7 @@ __all__ = [
     "load_gt_items",
     "predict",
     "evaluate",
+    "evaluate_checkpoint",
     "headline_metrics",
 ]
 
@@ -205,6 +206,39 @@ def evaluate_split(
     sources = {"data": f"{root}/{split}", "model": assets.model.source, "landmarks": landmark_source}
     write_report(result, out, sources=sources)
     return result
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    root: str | Path,
+    split: str,
+    out_dir: str | Path,
+    batch_size: int = 16,
+    device: torch.device | str = "cpu",
+) -> tuple[nn.Module, dict[str, Any] | None]:
+    """:func:`evaluate_split` of a checkpoint with the input size, crop and landmark source its config
+    names.  Returns the model and the report (``metrics.json``'s content; None for a split without
+    annotations)."""
+    import json
+
+    from trans3dhead.models.build import model_from_checkpoint
+
+    model, config, assets = model_from_checkpoint(checkpoint, device=device)
+    result = evaluate_split(
+        model,
+        assets=assets,
+        root=root,
+        split=split,
+        out_dir=out_dir,
+        input_size=config.model.input_size,
+        batch_size=batch_size,
+        landmark_source=config.model.landmarks,
+        device=device,
+        crop_style=config.model.crop,
+    )
+    report = None if result is None else json.loads((Path(out_dir) / "metrics.json").read_text())
+    return model, report
 
 
 def evaluate_aflw2000(

@@ -50,7 +50,7 @@ from trans3dhead.engine.sampler import EpochSampler
 from trans3dhead.errors import one_line
 from trans3dhead.metrics.report import write_report
 from trans3dhead.metrics.topology import BenchmarkTopology
-from trans3dhead.models.build import build_assets, build_criterion, build_model
+from trans3dhead.models.build import build_assets, build_criterion, build_model, without_pretrained
 from trans3dhead.models.marr import mean_face_from_landmarks
 from trans3dhead.outputs import undo_on_failure
 
@@ -174,7 +174,7 @@ def _fit(
     if checkpoint is None:
         config = _record_pretrained(config)
     # a resumed run takes every weight from its checkpoint, whatever the weights file's fate since
-    built = config if checkpoint is None else _without_pretrained(config)
+    built = config if checkpoint is None else without_pretrained(config)
     model = build_model(built, assets).to(dist.device)
     criterion = build_criterion(config, unwrap(model).flame)
     optimizer = build_optimizer(model, t)
@@ -416,7 +416,3 @@ def _record_pretrained(config: Config) -> Config:
         logger.info("backbone %s starts from %s", m.backbone, path)
     model = dataclasses.replace(m, pretrained_file=None if path is None else str(path))
     return dataclasses.replace(config, model=model)
-
-
-def _without_pretrained(config: Config) -> Config:
-    return dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=None))

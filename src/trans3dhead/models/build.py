@@ -29,6 +29,7 @@ __all__ = [
     "build_criterion",
     "backbone_strides",
     "model_from_checkpoint",
+    "without_pretrained",
 ]
 
 #: DAD-3DNet runs every stage; Trans3DHead reads the stride-32 memory only.
@@ -120,6 +121,14 @@ def _build_criterion(config: Config, flame: FlameLayer) -> HeadCriterion:
     )
 
 
+def without_pretrained(config: Config) -> Config:
+    """A copy of ``config`` whose backbone starts from random weights: for models whose every weight is
+    about to come from a checkpoint (no ImageNet file is read, and none needs to exist)."""
+    import dataclasses
+
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=None))
+
+
 def model_from_checkpoint(
     path: str | Path, *, flame: str | None = None, aux: str | None = None, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, Config, FlameAssets]:
@@ -140,9 +149,7 @@ def model_from_checkpoint(
     if flame is not None or aux is not None:
         config.flame.model, config.flame.aux = flame, aux
     assets = build_assets(config.flame)
-    pretrained, config.model.pretrained = config.model.pretrained, None  # the checkpoint holds the weights
-    model = build_model(config, assets)
-    config.model.pretrained = pretrained
+    model = build_model(without_pretrained(config), assets)  # the checkpoint holds the weights
     try:
         model.load_state_dict(data["model"])
     except RuntimeError as exc:
