@@ -19,6 +19,8 @@ __all__ = [
     "matrix_to_rotation_6d",
     "axis_angle_to_matrix",
     "matrix_to_axis_angle",
+    "matrix_to_quaternion",
+    "quaternion_to_matrix",
     "matrix_to_euler",
     "euler_to_matrix",
     "wrap_angle",
@@ -128,6 +130,28 @@ def _matrix_to_quaternion(matrix: Tensor) -> Tensor:
     pivot = torch.take_along_dim(diagonal, best, dim=-1)  # (..., 1) >= 1 for a rotation
     quaternion = _normalise(row / (2.0 * pivot.clamp_min(0.1).sqrt()))
     return torch.where(quaternion[..., :1] < 0, -quaternion, quaternion)
+
+
+def matrix_to_quaternion(matrix: Tensor) -> Tensor:
+    """Rotation matrix (..., 3, 3) -> unit quaternion (..., 4) as (w, x, y, z) with w >= 0.
+
+    q and -q are the same rotation; this returns the one with w >= 0 (a filter that averages
+    quaternions over time must flip signs itself to keep consecutive ones in the same hemisphere).
+    """
+    _check_last_dims(matrix, (3, 3), "matrix")
+    return _matrix_to_quaternion(matrix)
+
+
+def quaternion_to_matrix(quaternion: Tensor) -> Tensor:
+    """Quaternion (..., 4) as (w, x, y, z), normalised here (any non-zero length) -> rotation (..., 3, 3)."""
+    _check_last_dims(quaternion, (4,), "quaternion")
+    w, x, y, z = _normalise(quaternion).unbind(-1)
+    rows = (
+        (1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)),
+        (2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)),
+        (2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)),
+    )
+    return torch.stack([torch.stack(row, dim=-1) for row in rows], dim=-2)
 
 
 def matrix_to_axis_angle(matrix: Tensor) -> Tensor:
