@@ -43,11 +43,13 @@ def heatmap_argmax(heatmaps: torch.Tensor, stride: int = HEATMAP_STRIDE) -> torc
 
 @dataclass(frozen=True)
 class MeshInfo:
-    """What the predictions need from the FLAME layer: faces (F, 3), the layout, the dense subsets."""
+    """What the predictions need from the FLAME layer: faces (F, 3), the layout, the dense subsets, and
+    the head subset (vertex indices of the DAD-3DHeads head box; None: all vertices) for video tracking."""
 
     faces: np.ndarray
     layout: ParamLayout
     dense: dict[str, np.ndarray]
+    head: np.ndarray | None = None
 
     @classmethod
     def from_flame(cls, flame: torch.nn.Module) -> MeshInfo:
@@ -56,7 +58,9 @@ class MeshInfo:
             for name in flame.subset_names
             if name.startswith("dense_")
         }
-        return cls(faces=flame.faces.cpu().numpy().astype(np.int64), layout=flame.layout, dense=dense)
+        head = flame.subset("head").cpu().numpy() if "head" in flame.subset_names else None
+        faces = flame.faces.cpu().numpy().astype(np.int64)
+        return cls(faces=faces, layout=flame.layout, dense=dense, head=head)
 
 
 def _chosen(source: str, flame_2d: np.ndarray, branch: np.ndarray, output: HeadOutput, i: int, crop):

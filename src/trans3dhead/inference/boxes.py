@@ -25,7 +25,8 @@ class Detection:
     box: (x, y, w, h) head box in original-image pixels.
     score: detector confidence (larger is surer; its scale depends on the detector), None for boxes that
         were given rather than detected.
-    source: what produced the box ("frontal", "profile", "boxes", "full_image", "user").
+    source: what produced the box ("frontal", "profile", "boxes", "full_image", "user"; "track" for a
+        video head aligned in the box its track predicted).
     """
 
     box: tuple[float, float, float, float]

@@ -25,6 +25,9 @@ from trans3dhead.inference.backend import InferenceBackend, TorchBackend
 from trans3dhead.inference.boxes import Detection, check_box
 from trans3dhead.inference.detector import HaarDetector, HeadDetector, check_image
 from trans3dhead.inference.prediction import HeadPrediction
+from trans3dhead.inference.smoothing import SmoothingOptions
+from trans3dhead.inference.tracking import TrackerOptions
+from trans3dhead.inference.video_tracker import DEFAULT_FPS, TrackedHead, VideoTracker
 from trans3dhead.types import HeadOutput
 
 __all__ = ["HeadAligner", "default_device", "resolve_device"]
@@ -105,6 +108,7 @@ class HeadAligner:
             raise ValueError(f"crop_style must be one of {CROP_STYLES}, got {crop_style!r}")
         self.crop_style = crop_style
         self.input_size = int(backend.input_size)
+        self.video: VideoTracker | None = None  # the state of :meth:`track`
 
     @classmethod
     def from_checkpoint(
@@ -224,3 +228,27 @@ class HeadAligner:
             for (i, _), prediction in zip(chunk, predictions, strict=True):
                 results[i].append(prediction)
         return results
+
+    # --- video mode
+    def track(
+        self, frame: np.ndarray, *, timestamp: float | None = None, names: Sequence[str] = ()
+    ) -> list[TrackedHead]:
+        """Video mode: the heads of the next frame of a stream, with stable track ids and smoothing.
+
+        Keeps state between calls (:attr:`video`, a :class:`VideoTracker` with default options until
+        :meth:`reset_tracking` sets others); call :meth:`reset_tracking` before another video.
+        ``timestamp`` in seconds (increasing; None: frame count / fps); see ``docs/video.md``.
+        """
+        if self.video is None:
+            self.reset_tracking()
+        return self.video.step(frame, timestamp=timestamp, names=names)
+
+    def reset_tracking(
+        self,
+        *,
+        tracking: TrackerOptions | None = None,
+        smoothing: SmoothingOptions | None = None,
+        fps: float = DEFAULT_FPS,
+    ) -> None:
+        """Start :meth:`track` afresh (new ids from 0, fresh filters), optionally with other options."""
+        self.video = VideoTracker(aligner=self, tracking=tracking, smoothing=smoothing, fps=fps)
