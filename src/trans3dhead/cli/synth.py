@@ -1,4 +1,5 @@
-"""``trans3dhead synth OUT --train N --val N --test N``: generate a synthetic DAD-3DHeads-format dataset."""
+"""``trans3dhead synth OUT --train N --val N --test N``: generate a synthetic DAD-3DHeads-format dataset;
+``trans3dhead synth OUT --video N``: synthetic videos with known head motion (``docs/video.md``)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,35 @@ def _at_least(minimum: int):
     return parse
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "synth",
-        help="generate a synthetic DAD-3DHeads-format dataset (resumable)",
+        help="generate a synthetic DAD-3DHeads-format dataset, or synthetic videos (resumable)",
         description="Render random heads of the head model into OUT/{train,val,test} in the DAD-3DHeads "
-        "layout.  Re-running the same command resumes an interrupted run; the output only depends on "
-        "the seed and the settings, not on --workers.  See docs/synthetic.md.",
+        "layout, or with --video N sequences of one moving head into OUT/video_<n>/ (frames, per-frame "
+        "annotations, OUT/video_<n>.mp4).  Re-running the same command resumes an interrupted run; the "
+        "output only depends on the seed and the settings, not on --workers.  See docs/synthetic.md and "
+        "docs/video.md.",
     )
     p.add_argument("out", help="output dataset root")
     for split in ("train", "val", "test"):
@@ -59,17 +82,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--supersample", type=_at_least(1), default=1, metavar="N", help="anti-aliasing samples per axis (1)"
     )
+    video = p.add_argument_group("videos (--video N)")
+    video.add_argument("--video", type=_count, default=0, metavar="N", help="sequences to render (default 0)")
+    video.add_argument(
+        "--frames", type=_at_least(3), default=100, metavar="T", help="frames per sequence (100)"
+    )
+    video.add_argument("--fps", type=_positive, default=25.0, help="frame rate (default 25)")
+    video.add_argument(
+        "--occluders", type=_count, default=1, metavar="K", help="occluder passes per sequence (default 1)"
+    )
+    video.add_argument(
+        "--noise", type=_non_negative, default=2.0, metavar="SIGMA", help="per-frame pixel noise, 0-255 (2)"
+    )
     add_asset_args(p)
     p.set_defaults(func=synth)
 
 
 def synth(args: argparse.Namespace) -> int:
     counts = {"train": args.train, "val": args.val, "test": args.test}
-    if not any(counts.values()):
-        print(
-            "trans3dhead synth: error: nothing to generate: give --train, --val and/or --test",
-            file=sys.stderr,
-        )
+    problem = None
+    if args.video and any(counts.values()):
+        problem = "--video makes a video dataset: give it an OUT of its own, without --train/--val/--test"
+    elif args.video and args.workers > 1:
+        problem = "--video renders frames in order in one process: leave out --workers"
+    elif not args.video and not any(counts.values()):
+        problem = "nothing to generate: give --train, --val and/or --test (or --video)"
+    if problem:
+        print(f"trans3dhead synth: error: {problem}", file=sys.stderr)
         return 2
     from trans3dhead.outputs import check_output_dir
 
@@ -95,16 +134,27 @@ def _run(args: argparse.Namespace, counts: dict[str, int]) -> tuple[int, int, fl
     from tqdm import tqdm
 
     from trans3dhead.data.synthetic import SceneOptions, generate_dataset
+    from trans3dhead.data.synthetic.video import VideoOptions, generate_video_dataset
     from trans3dhead.flame import load_assets
 
     options = SceneOptions(size=args.size, supersample=args.supersample, focal_range=tuple(args.focal))
     assets = load_assets(args.flame, args.aux)
-    events = generate_dataset(
-        args.out, assets=assets, counts=counts, seed=args.seed, options=options, workers=args.workers
-    )
+    if args.video:
+        video = VideoOptions(
+            frames=args.frames, fps=args.fps, occluder_passes=args.occluders, noise=args.noise
+        )
+        events = generate_video_dataset(
+            args.out, assets=assets, count=args.video, seed=args.seed, scene=options, video=video
+        )
+        total = args.video * args.frames
+    else:
+        events = generate_dataset(
+            args.out, assets=assets, counts=counts, seed=args.seed, options=options, workers=args.workers
+        )
+        total = sum(counts.values())
     made = skipped = 0
     start = time.perf_counter()
-    with tqdm(total=sum(counts.values()), unit="img", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=total, unit="img", file=sys.stderr, disable=None) as bar:
         for event in events:
             made, skipped = made + (not event.skipped), skipped + event.skipped
             bar.set_postfix_str(event.split, refresh=False)

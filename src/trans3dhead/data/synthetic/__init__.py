@@ -4,7 +4,8 @@ exact ground truth, written in the real dataset's layout (``trans3dhead synth``,
 Modules: :mod:`.sampling` (random heads, poses, cameras, lights), :mod:`.camera` (model-view and projection
 matrices), :mod:`.scene` (backgrounds, occluders, degradations), :mod:`.attributes` (attribute rules),
 :mod:`.item` (one item), :mod:`.encoding` / :mod:`.store` (files), :mod:`.generator` (datasets),
-:mod:`.gallery` (the documentation figure).
+:mod:`.gallery` (the documentation figure); :mod:`.motion` and :mod:`.video` make synthetic videos
+(``trans3dhead synth --video``).
 """
 
 from trans3dhead.data.synthetic.generator import ItemDone, generate_dataset, generate_item, item_seed

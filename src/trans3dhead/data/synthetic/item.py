@@ -18,7 +18,13 @@ from trans3dhead.data.synthetic import attributes as rules
 from trans3dhead.data.synthetic.appearance import VertexColours
 from trans3dhead.data.synthetic.camera import PinholeCamera, camera_points, model_view_matrix, screen_points
 from trans3dhead.data.synthetic.encoding import MATRIX_DIGITS, VERTEX_DIGITS, annotation_text, quantize
-from trans3dhead.data.synthetic.sampling import HeadSample, sample_head, sample_light, sample_placement
+from trans3dhead.data.synthetic.sampling import (
+    HeadSample,
+    Placement,
+    sample_head,
+    sample_light,
+    sample_placement,
+)
 from trans3dhead.data.synthetic.scene import degrade, draw_occluders, random_background
 from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets, FlameLayer
@@ -129,7 +135,7 @@ class HeadSynthesizer:
         self.face_faces = _face_region_faces(assets)
         self.colours = VertexColours(assets.model)
 
-    def _vertices(self, head: HeadSample) -> np.ndarray:
+    def vertices(self, head: HeadSample) -> np.ndarray:
         """Raw FLAME vertices (V, 3) of a head, quantised as stored."""
         with torch.no_grad():
             out = self.layer.shaped_vertices(
@@ -139,38 +145,76 @@ class HeadSynthesizer:
             )
         return quantize(out[0].numpy(), VERTEX_DIGITS)
 
-    def _camera(self, rng: np.random.Generator, vertices: np.ndarray, head: HeadSample):
-        """(MV, P) quantised, placing the head as :func:`sample_placement` draws it."""
-        size = self.options.size
-        placement = sample_placement(rng, size=size, focal_range=self.options.focal_range)
+    def head_extent(self, vertices: np.ndarray) -> tuple[np.ndarray, float, float]:
+        """(centre (3,) of the head subset's bounding box, radius of the head subset around it, reach of
+        the whole mesh around it) in model units: the head turns about the centre."""
         points = vertices[self.head_indices]
         centre = 0.5 * (points.min(axis=0) + points.max(axis=0))
         radius = float(np.linalg.norm(points - centre, axis=1).max())
         reach = float(np.linalg.norm(vertices - centre, axis=1).max())
+        return centre, radius, reach
+
+    def camera_matrices(
+        self, *, vertices: np.ndarray, euler: np.ndarray, placement: Placement, extent=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(MV, P) quantised: the head (``extent`` = :meth:`head_extent`, default from ``vertices``) turned
+        by ``euler`` (roll, pitch, yaw degrees) and placed as ``placement`` says."""
+        size = self.options.size
+        centre, radius, reach = extent if extent is not None else self.head_extent(vertices)
         distance = max(placement.focal * 2.0 * radius / (placement.head_fraction * size), 2.0 * reach)
         camera = PinholeCamera(focal=placement.focal, height=size, width=size)
-        rotation = euler_to_matrix(torch.from_numpy(head.euler)).numpy()
+        rotation = euler_to_matrix(torch.from_numpy(np.asarray(euler, np.float64))).numpy()
         translation = camera.unproject(*placement.centre_xy, distance)
         mv = model_view_matrix(rotation=rotation, centre=centre, translation=translation)
         return quantize(mv, MATRIX_DIGITS), quantize(camera.projection_matrix(), MATRIX_DIGITS)
+
+    def _camera(self, rng: np.random.Generator, vertices: np.ndarray, head: HeadSample):
+        """(MV, P) quantised, placing the head as :func:`sample_placement` draws it."""
+        placement = sample_placement(rng, size=self.options.size, focal_range=self.options.focal_range)
+        return self.camera_matrices(vertices=vertices, euler=head.euler, placement=placement)
+
+    def render_head(
+        self,
+        vertices: np.ndarray,
+        mv: np.ndarray,
+        screen: np.ndarray,
+        *,
+        colours: np.ndarray,
+        light: Light,
+        background: np.ndarray,
+    ):
+        """The head with per-vertex ``colours`` under ``light`` over ``background``: a RenderResult."""
+        size = self.options.size
+        normals = vertex_normals(camera_points(vertices, mv) * _CV_FROM_GL, self.faces)
+        return render_mesh(
+            screen,
+            self.faces,
+            colours,
+            height=size,
+            width=size,
+            normals=normals,
+            light=light,
+            background=background,
+            supersample=self.options.supersample,
+        )
 
     def _render(self, streams: dict, vertices: np.ndarray, mv: np.ndarray, screen: np.ndarray):
         """The head over a random background: (RenderResult, Light)."""
         size = self.options.size
         light = sample_light(streams["light"])
-        normals = vertex_normals(camera_points(vertices, mv) * _CV_FROM_GL, self.faces)
-        render = render_mesh(
+        render = self.render_head(
+            vertices,
+            mv,
             screen,
-            self.faces,
-            self.colours.sample(streams["appearance"]),
-            height=size,
-            width=size,
-            normals=normals,
+            colours=self.colours.sample(streams["appearance"]),
             light=light,
             background=random_background(streams["background"], height=size, width=size),
-            supersample=self.options.supersample,
         )
         return render, light
+
+    def face_mask(self, render) -> np.ndarray:
+        """(S, S) bool: pixels where the render shows the face region (face and eyeball triangles)."""
+        return render.mask & self.face_faces[np.maximum(render.face_id, 0)]
 
     def _occlude(self, rng: np.random.Generator, image: np.ndarray, face_mask: np.ndarray):
         """Draw occluders into ``image`` (in place): (occluder mask (S, S), hidden share of the face)."""
@@ -186,11 +230,11 @@ class HeadSynthesizer:
         streams = item_streams(seed)
         model = self.assets.model
         head = sample_head(streams["head"], num_shape=model.num_shape, num_expression=model.num_expression)
-        vertices = self._vertices(head)
+        vertices = self.vertices(head)
         mv, proj = self._camera(streams["camera"], vertices, head)
         screen = screen_points(vertices, mv, proj, self.options.size)
         render, light = self._render(streams, vertices, mv, screen)
-        face_mask = render.mask & self.face_faces[np.maximum(render.face_id, 0)]
+        face_mask = self.face_mask(render)
         image = render.image.copy()
         occluders, hidden = self._occlude(streams["occluders"], image, face_mask)
         pixels = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
@@ -202,8 +246,8 @@ class HeadSynthesizer:
             vertices=vertices,
             model_view=mv,
             projection=proj,
-            bbox=self._bbox(screen),
-            attributes=self._attributes(head, mv, light, hidden, low_quality),
+            bbox=self.bbox(screen),
+            attributes=self.attributes(head, mv, light, hidden, low_quality),
             screen=screen,
             head_mask=render.mask,
             face_mask=face_mask,
@@ -214,7 +258,7 @@ class HeadSynthesizer:
             light=light,
         )
 
-    def _bbox(self, screen: np.ndarray) -> list[float]:
+    def bbox(self, screen: np.ndarray) -> list[float]:
         """[x, y, w, h] of the projected head subset, clipped to the image [0, S] x [0, S]."""
         size = self.options.size
         xy = np.clip(screen[self.head_indices, :2], 0.0, float(size))
@@ -222,9 +266,7 @@ class HeadSynthesizer:
         return [round(float(v), 2) for v in (x0, y0, x1 - x0, y1 - y0)]
 
     @staticmethod
-    def _attributes(
-        head: HeadSample, mv: np.ndarray, light: Light, hidden: float, lq: bool
-    ) -> dict[str, str]:
+    def attributes(head: HeadSample, mv: np.ndarray, light: Light, hidden: float, lq: bool) -> dict[str, str]:
         rotation = np.diag([1.0, -1.0, -1.0]) @ mv[:3, :3]
         return {
             "quality": "lq" if lq else "hq",

@@ -17,7 +17,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["random_background", "random_skin_tone", "draw_occluders", "degrade"]
+__all__ = [
+    "random_background",
+    "random_skin_tone",
+    "draw_occluders",
+    "occluder_sprite",
+    "degrade",
+]
 
 # Skin tones (RGB albedo) from light to dark; a tone is a random blend of two neighbours.
 SKIN_TONES = np.array(
@@ -211,6 +217,25 @@ def draw_occluders(
             _paint_mask(rng, image, mask, textured=rng.uniform() < 0.4)
         union |= mask.astype(bool)
     return union
+
+
+def occluder_sprite(rng: np.random.Generator, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """One occluder of :func:`draw_occluders`' kinds (a hand-like blob, or a solid or textured ellipse,
+    bar or polygon) of about ``radius`` pixels, drawn on its own square canvas so it can be moved across
+    frames: (mask (s, s) bool, colours (s, s, 3) float32) with ``s = 2 ceil(1.3 radius) + 1`` and the
+    occluder's centre at the canvas centre."""
+    half = int(np.ceil(1.3 * radius))
+    side = 2 * half + 1
+    colours = np.zeros((side, side, 3), np.float32)
+    centre = (float(half), float(half))
+    if rng.uniform() < 0.3:
+        mask = _hand(rng, side, side, centre, radius)
+        colours[:] = random_skin_tone(rng) * rng.uniform(0.6, 1.0)
+    else:
+        mask = np.zeros((side, side), np.uint8)
+        _draw_shape(rng, mask, centre, radius, 1)
+        _paint_mask(rng, colours, mask, textured=rng.uniform() < 0.4)
+    return mask.astype(bool), colours
 
 
 def degrade(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
