@@ -43,7 +43,7 @@ STAGES = {
     "PNG encode": ("~", "imencode", "write_item"),
     "JSON encode": ("encoding.py", "annotation_text", None),
     "file writes": ("encoding.py", "atomic_write", None),
-    "attributes": ("item.py", "_attributes", None),
+    "attributes": ("item.py", "attributes", None),
 }
 
 

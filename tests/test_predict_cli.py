@@ -88,11 +88,19 @@ def test_astronaut_photo(checkpoint, tmp_path):
 def test_video_input(checkpoint, tmp_path):
     video = write_video(tmp_path / "clip.avi")
     out = tmp_path / "out"
-    assert predict(checkpoint, video, "--out", out, "--full-image", "--batch", "2") == 0
+    assert (
+        predict(checkpoint, video, "--out", out, "--full-image", "--batch", "2", "--detect-every", "3") == 0
+    )
     frames = sorted((out / "clip").glob("frame_*.json"))
     assert [f.stem for f in frames] == [f"frame_{i:06d}" for i in range(5)]
-    document = read_result(frames[3])
-    assert document["frame"] == 3 and document["heads"][0]["detector"] == "full_image"
+    documents = [read_result(f) for f in frames]
+    assert documents[3]["frame"] == 3
+    heads = [d["heads"][0] for d in documents]
+    assert [h["detector"] for h in heads] == ["full_image", "track", "track", "full_image", "track"]
+    assert [h["track_id"] for h in heads] == [0] * 5 and [h["track_age"] for h in heads] == list(range(5))
+    assert [h["confirmed"] for h in heads] == [True, False, False, True, False]
+    assert heads[0]["raw"]["landmarks"] == heads[0]["landmarks"]  # a filter passes its first sample
+    assert heads[4]["raw"]["landmarks"] != heads[4]["landmarks"]  # and smooths the next ones
     assert len(list((out / "clip").glob("frame_*.png"))) == 5
     annotated = next(out.glob("clip.annotated.*"))
     capture = cv2.VideoCapture(str(annotated))
@@ -100,6 +108,16 @@ def test_video_input(checkpoint, tmp_path):
     capture.release()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["processed_videos"] == 1 and summary["processed_frames"] == 5
+
+
+def test_video_without_smoothing_detecting_every_frame(checkpoint, tmp_path):
+    video = write_video(tmp_path / "clip.avi", frames=3)
+    out = tmp_path / "out"
+    args = ("--out", out, "--full-image", "--detect-every", "1", "--no-smoothing", "--no-frame-images")
+    assert predict(checkpoint, video, *args) == 0
+    heads = [read_result(f)["heads"][0] for f in sorted((out / "clip").glob("frame_*.json"))]
+    assert [h["detector"] for h in heads] == ["full_image"] * 3 and [h["track_id"] for h in heads] == [0] * 3
+    assert not any("raw" in h for h in heads)
 
 
 def test_video_frame_step_and_no_frame_images(checkpoint, tmp_path):

@@ -11,17 +11,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from trans3dhead.cli._common import add_asset_args
+from trans3dhead.cli._common import add_asset_args, add_video_args, video_options
 from trans3dhead.errors import InputError
 
 _EPILOG = """\
 outputs, per image: OUT/<key>.json (result, schema: trans3dhead/inference/prediction_schema.json),
 OUT/<key>.png (annotated: mesh overlay, head box, 68 landmarks, pose axes) and, with --meshes,
 OUT/<key>.head<i>.obj/.ply.  Per video frame the same under OUT/<key>/frame_<n>, plus the annotated
-video OUT/<key>.annotated.mp4.  <key> is the file's stem, or <folder>/<relative path> for files found in
-a folder (folders are searched recursively).  OUT/summary.json and OUT/errors.json sum up the run.
+video OUT/<key>.annotated.mp4; video heads are tracked (track_id) and smoothed (the network's values
+under "raw"), the detector runs every --detect-every frames (docs/video.md).  <key> is the file's
+stem, or <folder>/<relative path> for files found in a folder (folders are searched recursively).
+OUT/summary.json and OUT/errors.json sum up the run.
 --boxes FILE.json holds {"name": [[x, y, w, h], ...], ...}: name is the path relative to the folder
-given, or the file name; "clip.mp4#12" gives the boxes of frame 12 of a video.
+given, or the file name; "clip.mp4#12" gives the boxes of frame 12 of a video (used on detection
+frames: give --detect-every 1 to use every frame's boxes).
 exit status: 0 if anything was processed, 1 if nothing could be, 2 for bad arguments."""
 
 
@@ -56,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--frame-step", type=int, default=1, help="process every N-th video frame (default 1)")
     p.add_argument("--no-frame-images", action="store_true", help="no annotated PNG per video frame")
+    add_video_args(p)
     add_asset_args(p)
     p.set_defaults(func=predict)
 
@@ -125,6 +129,7 @@ def predict(args: argparse.Namespace) -> int:
     from trans3dhead.inference.runner import PredictRunner, RunOptions
 
     backend = _check_args(args)
+    tracking, smoothing = video_options(args)
     inputs = collect_inputs(args.inputs)
     if not inputs:
         raise InputError(f"no image or video files found in {' '.join(args.inputs)}")
@@ -150,6 +155,8 @@ def predict(args: argparse.Namespace) -> int:
         frame_step=args.frame_step,
         backend=backend,
         checkpoint=str(args.checkpoint),
+        tracking=tracking,
+        smoothing=smoothing,
     )
     bar = tqdm(total=_total_items(inputs, args.frame_step), desc="predict", unit="img", file=sys.stderr)
     with logging_redirect_tqdm(), bar:

@@ -2,7 +2,10 @@
 
 Per image ``OUT/<key>.json`` (the result document, ``prediction_schema.json``), ``OUT/<key>.png``
 (annotated) and with meshes ``OUT/<key>.head<i>.obj`` / ``.ply``; per video frame the same names under
-``OUT/<key>/frame_<index>``, plus the annotated video ``OUT/<key>.annotated.mp4``.  A file that cannot be
+``OUT/<key>/frame_<index>``, plus the annotated video ``OUT/<key>.annotated.mp4``.  A video's frames go
+through a :class:`~trans3dhead.inference.video_tracker.VideoTracker` in order: every head has a
+``track_id``, its values are smoothed (the network's own under ``raw``), and the detector runs every
+``tracking.detect_every`` frames.  A file that cannot be
 read, or an image/frame whose prediction fails, is recorded as an error and the rest goes on; the caller
 writes ``errors.json`` and ``summary.json`` from the returned :class:`RunSummary`.  Progress is reported
 through the ``on_item`` callback (progress bars belong to the CLI).
@@ -11,7 +14,7 @@ through the ``on_item`` callback (progress bars belong to the CLI).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,10 @@ from trans3dhead.inference.boxes import Detection
 from trans3dhead.inference.inputs import InputFile, read_image
 from trans3dhead.inference.prediction import HeadPrediction
 from trans3dhead.inference.predictor import HeadAligner
+from trans3dhead.inference.smoothing import SmoothingOptions
+from trans3dhead.inference.tracking import TrackerOptions
 from trans3dhead.inference.video import VideoSink, iter_frames
+from trans3dhead.inference.video_tracker import TrackedHead, VideoTracker
 
 __all__ = ["MESH_FORMATS", "RunOptions", "RunSummary", "PredictRunner"]
 
@@ -41,7 +47,8 @@ def _suffixed(stem: Path, suffix: str) -> Path:
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """out_dir: output folder.  meshes: None or one of :data:`MESH_FORMATS`.  frame_images: annotated PNG per
-    video frame.  frame_step: process every n-th video frame.  backend / checkpoint: recorded in results."""
+    video frame.  frame_step: process every n-th video frame.  backend / checkpoint: recorded in results.
+    tracking / smoothing: the video tracker's options (None: the defaults)."""
 
     out_dir: Path
     meshes: str | None = None
@@ -49,6 +56,8 @@ class RunOptions:
     frame_step: int = 1
     backend: str = "torch"
     checkpoint: str | None = None
+    tracking: TrackerOptions | None = None
+    smoothing: SmoothingOptions | None = None
 
     def __post_init__(self) -> None:
         if self.meshes is not None and self.meshes not in MESH_FORMATS:
@@ -175,7 +184,9 @@ class PredictRunner:
         self.on_item()
 
     # --- outputs
-    def _document(self, work: _Work, predictions: list[HeadPrediction]) -> str:
+    def _document(
+        self, work: _Work, predictions: list[HeadPrediction], tracked: list[TrackedHead] | None = None
+    ) -> str:
         """The result file's text; a ValueError (before anything is written) for non-finite outputs."""
         for i, p in enumerate(predictions):
             if p.vertices is not None and not np.isfinite(p.vertices).all():
@@ -188,15 +199,21 @@ class PredictRunner:
             "backend": o.backend,
             "landmark_source": self.aligner.landmark_source,
             **({"checkpoint": o.checkpoint} if o.checkpoint else {}),
-            "heads": [p.to_dict(mesh=False) for p in predictions],
+            "heads": [p.to_dict(mesh=False) for p in predictions]
+            if tracked is None
+            else [t.to_dict(mesh=False) for t in tracked],
         }
         return jsonio.dumps(document)
 
-    def _write(self, work: _Work, predictions: list[HeadPrediction]) -> None:
-        from trans3dhead.viz.draw import annotate
+    def _write(
+        self, work: _Work, predictions: list[HeadPrediction], tracked: list[TrackedHead] | None = None
+    ) -> None:
+        from trans3dhead.viz.draw import annotate, annotate_tracks
 
-        text = self._document(work, predictions)
-        picture = annotate(work.image, predictions)
+        text = self._document(work, predictions, tracked)
+        picture = (
+            annotate(work.image, predictions) if tracked is None else annotate_tracks(work.image, tracked)
+        )
         work.stem.parent.mkdir(parents=True, exist_ok=True)
         _suffixed(work.stem, ".json").write_text(text, encoding="utf-8")
         if work.frame is None or self.options.frame_images:
@@ -226,37 +243,47 @@ class PredictRunner:
             return
         self._add(_Work(source, None, image, [], self.options.out_dir / source.key))
 
-    def _frames(self, source: InputFile, sink: VideoSink) -> Iterator[_Work]:
-        for index, frame in iter_frames(source.path, step=self.options.frame_step):
-            stem = self.options.out_dir / source.key / f"frame_{index:06d}"
-            yield _Work(source, index, frame, [], stem, sink)
+    def _track(self, work: _Work, tracker: VideoTracker, timestamp: float) -> None:
+        """One video frame through the tracker, then its outputs (errors are recorded, the video goes on)."""
+        try:
+            tracked = tracker.step(work.image, timestamp=timestamp, names=self._names(work))
+            self._write(work, [t.head for t in tracked], tracked)
+        except ValueError as exc:  # a bad box, a non-finite prediction: no JSON, no picture for this one
+            self._done(work, None, exc)
+            return
+        self.on_item()
 
     def _video(self, source: InputFile) -> None:
-        self._flush()  # keep the order of writes simple: a video's frames are batched among themselves
+        self._flush()  # keep the order of writes simple: the images before come first
         target = self.options.out_dir / f"{source.key}.annotated.mp4"
         frames_before = self.summary.frames
-        with VideoSink(path=target, fps=self._fps(source)) as sink:
+        fps = self._fps(source)
+        o = self.options
+        tracker = VideoTracker(aligner=self.aligner, tracking=o.tracking, smoothing=o.smoothing, fps=fps)
+        with VideoSink(path=target, fps=fps / o.frame_step) as sink:
             try:
-                for work in self._frames(source, sink):
-                    self._add(work)
+                for index, frame in iter_frames(source.path, step=o.frame_step):
+                    stem = o.out_dir / source.key / f"frame_{index:06d}"
+                    self._track(_Work(source, index, frame, [], stem, sink), tracker, index / fps)
             except ValueError as exc:  # unreadable video
                 self._error(source, None, exc)
-            self._flush()
         if self.summary.frames > frames_before:
             self.summary.videos += 1
             logger.info("%s: annotated video %s", source.path, sink.path)
         else:
             self.summary.failed_inputs += 1
 
-    def _fps(self, source: InputFile) -> float:
+    @staticmethod
+    def _fps(source: InputFile) -> float:
+        """The video's frame rate (the frame loop reports a video that cannot be opened)."""
         from trans3dhead.inference.video import VideoReadError, open_video
 
         try:
             capture, info = open_video(source.path)
         except VideoReadError:
-            return 25.0  # the frame loop reports the error
+            return 25.0
         capture.release()
-        return info.fps / self.options.frame_step
+        return info.fps
 
     def run(self, inputs: list[InputFile]) -> RunSummary:
         """Process every input in order; returns the summary (also kept as :attr:`summary`)."""

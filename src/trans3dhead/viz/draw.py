@@ -23,6 +23,7 @@ __all__ = [
     "draw_pose_axes",
     "draw_mesh",
     "annotate",
+    "annotate_tracks",
     "AXIS_COLORS",
     "NOSE_TIP",
 ]
@@ -141,4 +142,27 @@ def annotate(
         out = draw_landmarks(out, p.landmarks)
         origin = p.landmarks[NOSE_TIP] if len(p.landmarks) > NOSE_TIP else p.landmarks.mean(axis=0)
         out = draw_pose_axes(out, p.rotation, origin, length=0.4 * float(max(p.box[2], p.box[3])))
+    return out
+
+
+def _draw_text(out: np.ndarray, text: str, origin: tuple[float, float], color) -> np.ndarray:
+    """``text`` with a dark outline, its baseline starting at ``origin`` (kept inside the image)."""
+    width = _line_width(out)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45 * width
+    (text_width, text_height), _ = cv2.getTextSize(text, font, scale, width)
+    x = int(max(min(origin[0], out.shape[1] - text_width - 2), 0))
+    y = int(max(min(origin[1], out.shape[0] - 2), text_height + 2))
+    cv2.putText(out, text, (x, y), font, scale, (0, 0, 0), 3 * width, cv2.LINE_AA)
+    cv2.putText(out, text, (x, y), font, scale, color, width, cv2.LINE_AA)
+    return out
+
+
+def annotate_tracks(image: np.ndarray, tracked: Sequence, **kwargs) -> np.ndarray:
+    """:func:`annotate` of video heads (:class:`~trans3dhead.inference.video_tracker.TrackedHead`, the
+    smoothed predictions) with each head's track id (and confidence, when it has one) under its box."""
+    out = annotate(image, [t.head for t in tracked], **kwargs)
+    for t in tracked:
+        x, y, w, h = (float(v) for v in t.head.box)
+        text = f"#{t.track_id}" + (f" {t.confidence:.2f}" if t.confidence is not None else "")
+        out = _draw_text(out, text, (x, y + h + 14 * _line_width(out)), (255, 200, 0))
     return out
