@@ -6,13 +6,20 @@
     for head in aligner.predict(image):        # (H, W, 3) uint8 RGB
         print(head.box, head.euler, head.landmarks.shape)
 
-See ``docs/inference.md`` for the prediction's fields and frames.
+    for tracked in aligner.track(frame):       # video: stable track ids, smoothed values
+        print(tracked.track_id, tracked.head.euler)
+
+See ``docs/inference.md`` for the prediction's fields and frames, ``docs/video.md`` for video.
 """
 
 from trans3dhead.inference.boxes import Detection
 from trans3dhead.inference.detector import BoxesDetector, FullImageDetector, HaarDetector, HeadDetector
+from trans3dhead.inference.one_euro import OneEuroParams
 from trans3dhead.inference.prediction import HeadPrediction
 from trans3dhead.inference.predictor import HeadAligner
+from trans3dhead.inference.smoothing import SmoothingOptions
+from trans3dhead.inference.tracking import TrackerOptions
+from trans3dhead.inference.video_tracker import TrackedHead, VideoTracker
 
 __all__ = [
     "BoxesDetector",
@@ -22,4 +29,9 @@ __all__ = [
     "HeadAligner",
     "HeadDetector",
     "HeadPrediction",
+    "OneEuroParams",
+    "SmoothingOptions",
+    "TrackedHead",
+    "TrackerOptions",
+    "VideoTracker",
 ]

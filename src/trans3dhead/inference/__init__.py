@@ -8,8 +8,12 @@ from trans3dhead.inference.assemble import LANDMARK_SOURCES, MeshInfo, assemble_
 from trans3dhead.inference.backend import InferenceBackend, TorchBackend
 from trans3dhead.inference.boxes import Detection, load_boxes_file, nms
 from trans3dhead.inference.detector import BoxesDetector, FullImageDetector, HaarDetector, HeadDetector
+from trans3dhead.inference.one_euro import OneEuroParams
 from trans3dhead.inference.prediction import EULER_ORDER, HeadPrediction
 from trans3dhead.inference.predictor import HeadAligner
+from trans3dhead.inference.smoothing import SmoothingOptions
+from trans3dhead.inference.tracking import TrackerOptions
+from trans3dhead.inference.video_tracker import TrackedHead, VideoTracker
 
 __all__ = [
     "BoxesDetector",
@@ -23,7 +27,12 @@ __all__ = [
     "InferenceBackend",
     "LANDMARK_SOURCES",
     "MeshInfo",
+    "OneEuroParams",
+    "SmoothingOptions",
     "TorchBackend",
+    "TrackedHead",
+    "TrackerOptions",
+    "VideoTracker",
     "assemble_predictions",
     "load_boxes_file",
     "nms",
