@@ -87,7 +87,7 @@ def video_options(args: argparse.Namespace):
     """(TrackerOptions, SmoothingOptions) from :func:`add_video_args`' flags (InputError for bad values)."""
     from dataclasses import replace
 
-    from trans3dhead.inference.smoothing import DEFAULT_FILTER, SmoothingOptions
+    from trans3dhead.inference.smoothing import SmoothingOptions
     from trans3dhead.inference.tracking import TrackerOptions
 
     tracking = TrackerOptions(
@@ -106,7 +106,8 @@ def video_options(args: argparse.Namespace):
         )
         if value is not None
     }
-    filters = {name: replace(DEFAULT_FILTER, **common) for name in _QUANTITIES}
+    defaults = SmoothingOptions()
+    filters = {name: replace(getattr(defaults, name), **common) for name in _QUANTITIES}
     for name, numbers in args.smooth:
         keys = ("min_cutoff", "beta", "d_cutoff", "order")
         values = dict(zip(keys, numbers, strict=False))

@@ -55,6 +55,7 @@ __all__ = [
     "load_sequence",
     "find_sequences",
     "track_sequence",
+    "match_gt_head",
     "series_metrics",
     "evaluate_videos",
     "video_report_markdown",
@@ -137,7 +138,7 @@ class SeriesPrediction:
     track: np.ndarray
 
 
-def _match(heads: list[TrackedHead], bbox: np.ndarray) -> TrackedHead | None:
+def match_gt_head(heads: list[TrackedHead], bbox: np.ndarray) -> TrackedHead | None:
     if not heads:
         return None
     overlaps = iou_matrix(np.stack([h.raw.box for h in heads]), bbox)[:, 0]
@@ -177,7 +178,7 @@ def track_sequence(
     }
     for t, (frame_id, path) in enumerate(zip(sequence.frame_ids, sequence.images, strict=True)):
         heads = tracker.step(read_image(path), timestamp=t / sequence.fps, names=(frame_id,))
-        match = _match(heads, sequence.bbox[t])
+        match = match_gt_head(heads, sequence.bbox[t])
         if match is not None:
             for variant, head in (("raw", match.raw), ("smoothed", match.head)):
                 out[variant].landmarks[t] = head.landmarks
