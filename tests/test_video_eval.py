@@ -21,8 +21,8 @@ from trans3dhead.inference.video_eval import (
     find_sequences,
     load_sequence,
     series_metrics,
-    video_report_markdown,
 )
+from trans3dhead.inference.video_report import video_report_markdown
 from trans3dhead.metrics.temporal import landmark_jitter, motion_lag, rotation_jitter, second_difference
 from trans3dhead.metrics.topology import BenchmarkTopology
 

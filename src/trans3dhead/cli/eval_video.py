@@ -46,7 +46,8 @@ def evaluate_video(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from trans3dhead.inference import HeadAligner, MeshInfo, TorchBackend
-    from trans3dhead.inference.video_eval import evaluate_videos, find_sequences, write_video_report
+    from trans3dhead.inference.video_eval import evaluate_videos, find_sequences
+    from trans3dhead.inference.video_report import write_video_report
     from trans3dhead.metrics.topology import BenchmarkTopology
     from trans3dhead.models.build import model_from_checkpoint
     from trans3dhead.outputs import check_output_dir
