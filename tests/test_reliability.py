@@ -447,3 +447,20 @@ def test_annotation_values_beyond_float32_are_an_error(tmp_path, tiny_assets):
     path.write_text(json.dumps(annotation))
     with pytest.raises(DataError, match="'model_view_matrix' has values beyond the float32 range"):
         read_annotation(path)
+
+
+# --- found by the hypothesis fuzzing of tests/test_fuzz.py
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2001-13-45", "[" * 3000, "1" + "0" * 5000],  # ValueError (date, int), RecursionError inside PyYAML
+)
+def test_yaml_values_pyyaml_cannot_construct_are_config_errors(value, tmp_path):
+    with pytest.raises(ConfigError, match="invalid YAML value .*a value cannot be read"):
+        load_config(None, [f"train.lr={value}"])
+    path = tmp_path / "config.yaml"
+    path.write_text(f"train:\n  lr: {value}\n")
+    with pytest.raises(ConfigError, match="invalid YAML .*a value cannot be read"):
+        load_config(path)
+
