@@ -27,6 +27,7 @@ from trans3dhead.config import ConfigError, load_config
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset
 from trans3dhead.data.io import DataError
 from trans3dhead.engine.checkpoint import save_checkpoint
+from trans3dhead.errors import InputError
 from trans3dhead.flame.files import write_aux_dir, write_model_npz
 from trans3dhead.metrics.benchmark import score_predictions
 from trans3dhead.metrics.groundtruth import read_gt_file, write_gt_file
@@ -464,3 +465,51 @@ def test_yaml_values_pyyaml_cannot_construct_are_config_errors(value, tmp_path):
     with pytest.raises(ConfigError, match="invalid YAML .*a value cannot be read"):
         load_config(path)
 
+
+def _zero_projection(matrix: list) -> list:
+    return [[0.0] * 4 for _ in matrix]
+
+
+def _tiny_depth_projection(matrix: list) -> list:
+    """x scaled up and w scaled down: finite in float64, far beyond float32 once in the crop frame."""
+    rows = [list(row) for row in matrix]
+    rows[0] = [3e38, 0.0, 0.0, 0.0]
+    rows[3] = [value * 1e-3 for value in rows[3]]
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_zero_projection, "projective depth w of zero or of both signs"),  # singular: 0 / 0 pixels
+        (lambda p: [*p[:3], [0.0] * 4], "projective depth w of zero or of both signs"),  # a zero w row
+        (_tiny_depth_projection, "beyond the float32 range"),
+    ],
+)
+def test_a_gt_camera_without_finite_pixels_is_an_error(change, message, tmp_path, items, topology):
+    entries = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
+    entries[1]["projection_matrix"] = change(entries[1]["projection_matrix"])
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(entries))
+    with pytest.raises(InputError, match=rf"gt.json: entry 1 \(id 'id1'\): .*{message}"):
+        read_gt_file(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_zero_projection, "projective depth w of zero or of both signs"),
+        (_tiny_depth_projection, r"the camera gives non-finite targets \[.*'projected'\]"),
+    ],
+)
+def test_an_annotation_camera_without_finite_targets_is_an_error(change, message, tmp_path, tiny_assets):
+    write_split(tmp_path, "val", tiny_assets, items=2)
+    path = tmp_path / "val" / "annotations" / "val_001.json"
+    annotation = json.loads(path.read_text())
+    annotation["projection_matrix"] = change(annotation["projection_matrix"])
+    path.write_text(json.dumps(annotation))
+    dataset = DAD3DHeadsDataset(root=tmp_path, split="val", assets=tiny_assets, input_size=32)
+    with pytest.raises(DataError, match=rf"val_001.json: .*{message}"):
+        dataset[1]
+    skipping = DAD3DHeadsDataset(root=tmp_path, split="val", assets=tiny_assets, input_size=32, skip_bad=True)
+    assert skipping[1] is None and skipping[0] is not None

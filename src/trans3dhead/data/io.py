@@ -18,6 +18,7 @@ import numpy as np
 
 from trans3dhead import jsonio
 from trans3dhead.errors import InputError, one_line, shown
+from trans3dhead.geometry.camera import gt_depth_problem
 
 __all__ = [
     "DataError",
@@ -143,11 +144,18 @@ def read_annotation(path: str | Path, *, num_vertices: int | None = None) -> Ann
         raise DataError(f"{path}: missing field 'vertices'")
     vertices = data["vertices"]
     count = num_vertices if num_vertices is not None else len(vertices) if isinstance(vertices, list) else -1
-    return Annotation(
+    annotation = Annotation(
         vertices=_matrix(data, "vertices", (count, 3), path),
         model_view=_matrix(data, "model_view_matrix", (4, 4), path),
         projection=_matrix(data, "projection_matrix", (4, 4), path),
     )
+    homogeneous = np.concatenate([annotation.vertices, np.ones_like(annotation.vertices[:, :1])], axis=1)
+    with np.errstate(all="ignore"):  # overflow: reported as non-finite depths
+        depth = homogeneous @ annotation.model_view.T @ annotation.projection[3]  # (V,) w of P @ MV @ [v, 1]
+    problem = gt_depth_problem(depth)
+    if problem is not None:
+        raise DataError(f"{path}: {problem}")
+    return annotation
 
 
 def validate_entry(entry: Any, index: int, source: Path, *, need_annotation: bool) -> dict[str, Any]:
