@@ -23,6 +23,7 @@ The number of examples each target saw is printed in pytest's terminal summary a
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -76,7 +77,8 @@ class Raw(str):
 # --- random values
 
 
-_ODD_NUMBERS = [0, 1, -1, 2**31, 2**63, 10**30, -(10**20), Raw("1" + "0" * 5000), Raw("1e99999")]
+_ODD_NUMBERS = [0, 1, -1, 2**31, 2**63, 2**64, 10**30, -(10**20), Raw("1" + "0" * 400), Raw("1" + "0" * 5000)]
+_ODD_NUMBERS += [Raw("1e99999"), Raw("-0"), Raw("1E+2")]
 _ODD_FLOATS = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e308, 5e-324, 1e-45, 3.5e38, -1e39]
 _ODD_STRINGS = ["", "x", "0", "1.5", "nan", "true", "null", "é\u2028", "../../etc", "a" * 300, "\ud800"]
 
@@ -100,6 +102,12 @@ json_values = st.recursive(
     ),
     max_leaves=8,
 )
+
+
+def fresh(values: list) -> st.SearchStrategy:
+    """``sampled_from(values)``, each draw a copy: later mutations must not change the list's members
+    (hypothesis requires the same choices to give the same example)."""
+    return st.sampled_from(values).map(copy.deepcopy)
 
 
 def chance(draw: Callable, tenths: int) -> bool:
@@ -133,7 +141,8 @@ def _numeric_leaf_lists(value: Any) -> list[list]:
     return [c for _, c in _containers(value) if isinstance(c, list) and c and isinstance(c[0], int | float)]
 
 
-_POISON = [math.nan, math.inf, 1e39, -1e39, 0, 0.0, 1e-30, "1", None, True, [1.0], 1e300]
+_POISON = [math.nan, math.inf, 1e39, -1e39, 0, 0.0, 1e-30, "1", None, True, [1.0], 1e300, 2**64]
+_POISON += [Raw("1" + "0" * 400)]
 
 
 def mutate_tree(draw: Callable, value: Any) -> Any:
@@ -163,7 +172,7 @@ def mutate_tree(draw: Callable, value: Any) -> Any:
         lists = _numeric_leaf_lists(value)
         if lists:
             target = lists[index(draw, len(lists))]
-            target[index(draw, len(target))] = draw(st.sampled_from(_POISON) | st.floats())
+            target[index(draw, len(target))] = draw(fresh(_POISON) | st.floats())
     elif op == 5 and keys:  # wrap a member in a list, or unwrap a list
         key = draw(st.sampled_from(keys))
         child = node[key]
@@ -173,9 +182,7 @@ def mutate_tree(draw: Callable, value: Any) -> Any:
     elif op == 7 and keys:  # swap the types: number <-> string
         key = draw(st.sampled_from(keys))
         child = node[key]
-        node[key] = (
-            str(child) if isinstance(child, int | float) else draw(st.sampled_from([0, 1.5, -7, [], {}]))
-        )
+        node[key] = str(child) if isinstance(child, int | float) else draw(fresh([0, 1.5, -7, [], {}]))
     elif op == 8 and keys:  # scale a member's size: repeat a list
         key = draw(st.sampled_from(keys))
         if isinstance(node[key], list):
@@ -298,13 +305,14 @@ def fuzz(
 
 def _for_seconds(name: str, cases: st.SearchStrategy, check: Callable, counts: dict, seconds: float) -> None:
     """Batches of random examples until ``seconds`` have passed (hypothesis has no time limit of its own);
-    each batch's size is what the examples so far say fits in the time left (10 to 1000)."""
+    each batch is sized to fill half the time left at the pace so far (later examples are often slower),
+    so the last batch ends close to the limit."""
     base = os.environ.get("FUZZ_SEED", "0")
     start = time.perf_counter()
     batch = 0
     while (left := seconds - (elapsed := time.perf_counter() - start)) > 0:
         per_example = elapsed / counts["examples"] if counts["examples"] else 1.0
-        size = max(10, min(1000, int(left / max(per_example, 1e-4))))
+        size = max(5, min(1000, int(0.5 * left / max(per_example, 1e-4))))
         batch_seed = f"{base}:{name}:{batch}"
 
         def batch_check(case: Any) -> None:  # a fresh function: hypothesis decorates a function once

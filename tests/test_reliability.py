@@ -513,3 +513,42 @@ def test_an_annotation_camera_without_finite_targets_is_an_error(change, message
         dataset[1]
     skipping = DAD3DHeadsDataset(root=tmp_path, split="val", assets=tiny_assets, input_size=32, skip_bad=True)
     assert skipping[1] is None and skipping[0] is not None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [10**400, False, "1.5"],  # OverflowError traceback; read silently as 0 and 1.5
+)
+def test_numbers_that_are_not_json_numbers_are_refused(bad, tmp_path, items, topology, tiny_assets):
+    from trans3dhead.data.io import read_annotation, read_metadata
+    from trans3dhead.inference.boxes import load_boxes_file
+
+    entries = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
+    entries[0]["bbox"][0] = bad
+    (tmp_path / "gt.json").write_text(json.dumps(entries))
+    with pytest.raises(InputError, match=r"entry 0 \(id 'id0'\): 'bbox' is not a rectangular array of JSON"):
+        read_gt_file(tmp_path / "gt.json")
+
+    (tmp_path / "boxes.json").write_text(json.dumps({"a.png": [[bad, 2, 3, 4]]}))
+    with pytest.raises(InputError, match="'a.png' box 0 must be 4 finite numbers"):
+        load_boxes_file(tmp_path / "boxes.json")
+
+    predictions = {gt.item_id: perturbed_prediction(gt, topology) for gt in items}
+    predictions["id0"][ROTATION][0][0] = bad
+    (tmp_path / "sub.json").write_text(json.dumps(predictions))
+    result = score_predictions(items, read_submission(tmp_path / "sub.json"), topology=topology)
+    assert [(p.item_id, p.field, p.kind) for p in result.problems] == [("id0", ROTATION, "wrong_type")]
+
+    write_split(tmp_path / "data", "val", tiny_assets, items=1)
+    index_path = tmp_path / "data" / "val" / "val.json"
+    index = json.loads(index_path.read_text())
+    index[0]["bbox"][0] = bad
+    index_path.write_text(json.dumps(index))
+    with pytest.raises(DataError, match="field 'bbox' must be"):
+        read_metadata(tmp_path / "data", "val")
+    path = tmp_path / "data" / "val" / "annotations" / "val_000.json"
+    annotation = json.loads(path.read_text())
+    annotation["projection_matrix"][3][3] = bad
+    path.write_text(json.dumps(annotation))
+    with pytest.raises(DataError, match="'projection_matrix' is not a rectangular array of JSON numbers"):
+        read_annotation(path)

@@ -19,6 +19,7 @@ import numpy as np
 
 from trans3dhead.errors import InputError, shown
 from trans3dhead.geometry.camera import gt_depth_problem
+from trans3dhead.jsonio import number_array
 from trans3dhead.metrics._jsonio import read_json_pairs, refuse_duplicates, write_json
 
 __all__ = ["GT_FIELDS", "GtItem", "attribute_text", "parse_gt_entries", "read_gt_file", "write_gt_file"]
@@ -41,10 +42,11 @@ def attribute_text(value: Any) -> str:
 
 
 def _array(entry: Mapping[str, Any], key: str, shape: tuple[int | None, ...], where: str) -> np.ndarray:
-    try:
-        array = np.asarray(entry[key], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: '{key}' is not a numeric array") from None
+    array = number_array(entry[key])
+    if array is None:
+        raise InputError(
+            f"{where}: '{key}' is not a rectangular array of JSON numbers, got {shown(entry[key])}"
+        )
     if array.ndim != len(shape) or any(
         w is not None and w != s for w, s in zip(shape, array.shape, strict=True)
     ):
