@@ -262,7 +262,7 @@ def mutate_arrays(draw: Callable, raw: dict[str, Any]) -> dict[str, Any]:
     raw = dict(raw)
     key = draw(st.sampled_from(sorted(raw))) if raw else "x"
     value = raw.get(key)
-    op = draw(st.integers(0, 5))
+    op = draw(st.integers(0, 7))
     if isinstance(value, dict) and op < 3:
         raw[key] = mutate_arrays(draw, value)
     elif op == 0:
@@ -273,6 +273,12 @@ def mutate_arrays(draw: Callable, raw: dict[str, Any]) -> dict[str, Any]:
         raw[key] = draw(json_values)
     elif op == 4 and isinstance(value, np.ndarray):
         raw[key] = value.T if chance(draw, 5) else value.reshape(-1)
+    elif op == 6 and isinstance(value, np.ndarray) and value.dtype.kind in "fiu":  # right shape, bad values
+        raw[key] = value * draw(st.sampled_from([0, -1, 1e40, 2**40, np.nan]))
+    elif op == 7 and isinstance(value, np.ndarray) and value.size:  # one entry poisoned
+        poisoned = value.astype(np.float64)
+        poisoned.flat[index(draw, value.size)] = draw(st.sampled_from([np.nan, np.inf, 1e39, -1.0, 1e12]))
+        raw[key] = poisoned
     else:
         raw[str(draw(scalars))] = random_array(draw)
     return raw
