@@ -49,6 +49,7 @@ from trans3dhead.inference.boxes import load_boxes_file
 from trans3dhead.inference.detector import BoxesDetector
 from trans3dhead.metrics.benchmark import BenchmarkResult, score_predictions
 from trans3dhead.metrics.groundtruth import GtItem, read_gt_file, write_gt_file
+from trans3dhead.metrics.nme import bbox_normaliser
 from trans3dhead.metrics.submission import read_submission
 from trans3dhead.metrics.synthetic import perturbed_prediction, synthetic_gt_item
 from trans3dhead.metrics.topology import BenchmarkTopology
@@ -91,8 +92,10 @@ def valid_score(result: BenchmarkResult) -> BenchmarkResult:
 
 
 def valid_gt(items: list[GtItem], topology: BenchmarkTopology) -> list[GtItem]:
-    """GT items accepted by a reader give finite scoring targets: landmarks, pixels, camera vertices."""
+    """GT items accepted by a reader give finite scoring targets: landmarks, pixels, camera vertices, and
+    a positive finite NME normaliser (an infinite one scores every prediction 0)."""
     for gt in items:
+        assert 0 < bbox_normaliser(gt.bbox) < np.inf, f"GT item {gt.item_id!r}: NME normaliser out of range"
         for name, values in (
             ("landmarks", gt.project(topology.landmarks(gt.vertices))),
             ("vertex pixels", gt.project(gt.vertices)),

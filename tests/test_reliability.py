@@ -552,3 +552,17 @@ def test_numbers_that_are_not_json_numbers_are_refused(bad, tmp_path, items, top
     path.write_text(json.dumps(annotation))
     with pytest.raises(DataError, match="'projection_matrix' is not a rectangular array of JSON numbers"):
         read_annotation(path)
+
+
+@pytest.mark.parametrize(
+    "size",
+    # sqrt(w h) beyond float32: every NME was 0, a perfect score; below it: 0, every NME infinite and
+    # blamed on the prediction
+    [[1e300, 100.0], [1e-300, 1e-300]],
+)
+def test_a_gt_bbox_without_an_nme_normaliser_is_an_error(size, tmp_path, items):
+    entries = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
+    entries[0]["bbox"][2:] = size
+    (tmp_path / "gt.json").write_text(json.dumps(entries))
+    with pytest.raises(InputError, match=r"entry 0 \(id 'id0'\): 'bbox' .* gives the NME normaliser"):
+        read_gt_file(tmp_path / "gt.json")

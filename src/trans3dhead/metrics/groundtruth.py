@@ -21,6 +21,7 @@ from trans3dhead.errors import InputError, shown
 from trans3dhead.geometry.camera import gt_depth_problem
 from trans3dhead.jsonio import number_array
 from trans3dhead.metrics._jsonio import read_json_pairs, refuse_duplicates, write_json
+from trans3dhead.metrics.nme import bbox_normaliser
 
 __all__ = ["GT_FIELDS", "GtItem", "attribute_text", "parse_gt_entries", "read_gt_file", "write_gt_file"]
 
@@ -97,6 +98,12 @@ class GtItem:
         bbox = _array(entry, "bbox", (4,), where)
         if bbox[2] <= 0 or bbox[3] <= 0:
             raise InputError(f"{where}: 'bbox' width and height must be positive, got {bbox.tolist()}")
+        with np.errstate(all="ignore"):
+            scale = float(bbox_normaliser(bbox))  # the NME divisor, float32 as the benchmark computes it
+        if not 0 < scale < float("inf"):  # 0: every NME infinite; infinite: every NME 0, a perfect score
+            raise InputError(
+                f"{where}: 'bbox' {bbox.tolist()} gives the NME normaliser sqrt(w * h) = {scale:g} in float32"
+            )
         height = entry["image_height"]
         if isinstance(height, bool) or not isinstance(height, int | float) or not 0 < height < float("inf"):
             raise InputError(f"{where}: 'image_height' must be a positive number, got {shown(height)}")
