@@ -16,7 +16,9 @@ Budget, from the hypothesis settings profile (registered here, loaded by ``conft
   ``FUZZ_SECONDS`` seconds per target (default 75: about ten minutes for the whole file), in batches of
   examples whose seeds come from ``FUZZ_SEED`` (a failure message names its batch seed).
 
-No example database is kept (``database=None``): a failure is replayed from its printed blob or seed.
+No example database is kept (``database=None``).  A failure prints its shrunk case (the file contents)
+and a ``@reproduce_failure('VERSION', b'BLOB')`` line: ``FUZZ_REPLAY='VERSION BLOB' pytest
+tests/test_fuzz.py -k TARGET`` replays exactly that case (hypothesis then says whether it still fails).
 The number of examples each target saw is printed in pytest's terminal summary and, with
 ``FUZZ_REPORT=FILE``, written there as JSON.
 """
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, given, reproduce_failure, seed, settings
 from hypothesis import strategies as st
 
 from trans3dhead.cli._errors import USER_ERRORS
@@ -142,7 +144,7 @@ def _numeric_leaf_lists(value: Any) -> list[list]:
 
 
 _POISON = [math.nan, math.inf, 1e39, -1e39, 0, 0.0, 1e-30, "1", None, True, [1.0], 1e300, 2**64]
-_POISON += [Raw("1" + "0" * 400)]
+_POISON += [Raw("1" + "0" * 400), 1e200, 1e-45, 3.5e38, -0.0]
 
 
 def mutate_tree(draw: Callable, value: Any) -> Any:
@@ -152,7 +154,8 @@ def mutate_tree(draw: Callable, value: Any) -> Any:
         return draw(json_values)
     node = containers[index(draw, len(containers))]
     keys = list(node.keys()) if isinstance(node, dict) else list(range(len(node)))
-    op = draw(st.integers(0, 9))
+    op = draw(st.integers(0, 11))
+    op = 4 if op > 9 else op  # numbers that break arithmetic find the most bugs: poison more often
     if op == 0 and keys:  # replace a member by random JSON
         node[draw(st.sampled_from(keys))] = draw(json_values)
     elif op == 1 and keys:  # delete a member
@@ -294,6 +297,9 @@ def fuzz(
     try:
         if settings.get_current_profile_name().startswith(FUZZ_PROFILE):
             _for_seconds(name, cases, check, counts, float(os.environ.get("FUZZ_SECONDS", "75")))
+        elif os.environ.get("FUZZ_REPLAY"):  # "VERSION BLOB" from @reproduce_failure(VERSION, b"BLOB")
+            version, blob = os.environ["FUZZ_REPLAY"].split()
+            reproduce_failure(version, blob.encode())(given(cases)(check))()
         else:
             given(cases)(check)()
     finally:
