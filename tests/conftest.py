@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
+import fuzz_harness  # registers the hypothesis profiles "ci" and "fuzz"
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
+
+# The bounded, derandomized profile unless the command line asks for another (--hypothesis-profile=fuzz).
+settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -95,8 +98,7 @@ def tiny_assets(tiny_raw):
 
 def pytest_terminal_summary(terminalreporter):
     """How many examples each fuzz target saw (see fuzz_harness.py), when fuzz targets ran."""
-    harness = sys.modules.get("fuzz_harness")
-    if harness is not None and harness.COUNTS:
+    if fuzz_harness.COUNTS:
         terminalreporter.section("fuzz targets")
-        for line in harness.summary_lines():
+        for line in fuzz_harness.summary_lines():
             terminalreporter.write_line(line)

@@ -91,6 +91,9 @@ def test_corrupt_pickle_names_the_file(tmp_path):
         ("weights", np.zeros((39, 5)), r"'weights' has shape \(39, 5\), expected \(40, 5\)"),
         ("f", np.full((3, 3), 99), r"'f' has indices outside \[0, 40\)"),
         ("v_template", np.full((40, 3), np.nan), "'v_template' contains non-finite values"),
+        # found by fuzzing: finite in float64, silently infinite once stored in float32
+        ("J_regressor", np.full((5, 40), 1e40), "'J_regressor' has values beyond the float32 range"),
+        ("vertex_albedo", np.full((40, 3), np.nan), "'vertex_albedo' contains non-finite values"),
     ],
 )
 def test_wrong_shape_names_the_key(tiny_raw, key, value, message):

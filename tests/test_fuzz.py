@@ -1,14 +1,15 @@
 """Fuzzing every reader of user files (issue 14): a clear project error or a valid result, never another
-exception, never a changed input file.  The harness, its budget (short here, long with ``make fuzz``) and
-its mutations are in ``fuzz_harness.py``; each target below starts from a valid file.
+exception, never a changed input file.  The harness, the hypothesis profiles (short here, ten minutes with
+``make fuzz``) and the mutations are in ``fuzz_harness.py``; each target below starts from valid files,
+and checks that what a reader accepts is usable (finite targets, finite metrics, finite model arrays).
 """
 
 from __future__ import annotations
 
 import json
 import pickle
-import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,24 @@ import yaml
 from conftest import make_tiny_flame
 from fuzz_harness import (
     REPORTED,
+    chance,
     dumps,
     fuzz,
-    mutate_bytes,
-    mutate_json_text,
+    index,
+    json_values,
     mutate_tree,
+    mutated_bytes,
+    mutated_json,
+    mutated_values,
     never_raises,
-    random_json,
+    scalars,
 )
+from hypothesis import strategies as st
 from test_dataset import write_split
 from train_helpers import TINY_MODEL
 
 from trans3dhead.cli import main
-from trans3dhead.config import config_to_dict, load_config
+from trans3dhead.config import config_from_dict, config_to_dict, load_config
 from trans3dhead.data.check import check_split
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset
 from trans3dhead.data.io import read_metadata
@@ -41,8 +47,9 @@ from trans3dhead.flame import FlameAssets, FlameAux, FlameModelData
 from trans3dhead.flame.files import load_assets, write_aux_dir, write_model_npz
 from trans3dhead.inference.boxes import load_boxes_file
 from trans3dhead.inference.detector import BoxesDetector
-from trans3dhead.metrics.benchmark import score_predictions
-from trans3dhead.metrics.groundtruth import read_gt_file, write_gt_file
+from trans3dhead.metrics.benchmark import BenchmarkResult, score_predictions
+from trans3dhead.metrics.groundtruth import GtItem, read_gt_file, write_gt_file
+from trans3dhead.metrics.nme import bbox_normaliser
 from trans3dhead.metrics.submission import read_submission
 from trans3dhead.metrics.synthetic import perturbed_prediction, synthetic_gt_item
 from trans3dhead.metrics.topology import BenchmarkTopology
@@ -72,6 +79,49 @@ def benchmark(tiny):
     return topology, items, predictions
 
 
+# --- what a valid result is
+
+
+def valid_score(result: BenchmarkResult) -> BenchmarkResult:
+    """Every metric value a score reports is finite (a value that cannot be is a reported problem)."""
+    for item in result.items:
+        assert all(np.isfinite(v) for v in item.values.values()), f"non-finite metric of {item.item_id!r}"
+    for key, summary in result.overall.items():
+        assert summary.mean is None or np.isfinite(summary.mean), f"non-finite mean {key}"
+    return result
+
+
+def valid_gt(items: list[GtItem], topology: BenchmarkTopology) -> list[GtItem]:
+    """GT items accepted by a reader give finite scoring targets: landmarks, pixels, camera vertices, and
+    a positive finite NME normaliser (an infinite one scores every prediction 0)."""
+    for gt in items:
+        assert 0 < bbox_normaliser(gt.bbox) < np.inf, f"GT item {gt.item_id!r}: NME normaliser out of range"
+        for name, values in (
+            ("landmarks", gt.project(topology.landmarks(gt.vertices))),
+            ("vertex pixels", gt.project(gt.vertices)),
+            ("camera vertices", gt.camera_vertices()),
+        ):
+            assert np.isfinite(values).all(), f"GT item {gt.item_id!r}: non-finite {name}"
+    return items
+
+
+def finite_arrays(value: Any, where: str) -> None:
+    """Every float array (numpy or torch) inside ``value`` (a dataclass, dict or list) is finite."""
+    if isinstance(value, torch.Tensor):
+        value = value.numpy()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f":
+            assert np.isfinite(value).all(), f"{where}: non-finite values"
+        return
+    children = vars(value).items() if hasattr(value, "__dataclass_fields__") else ()
+    if isinstance(value, dict):
+        children = value.items()
+    elif isinstance(value, list | tuple):
+        children = enumerate(value)
+    for key, child in children:
+        finite_arrays(child, f"{where}.{key}")
+
+
 # --- benchmark files: submission, GT, and the `score` command
 
 
@@ -79,11 +129,11 @@ def test_fuzz_submission(tmp_path, benchmark):
     topology, items, predictions = benchmark
     path = tmp_path / "submission.json"
 
-    def example(rng: random.Random):
-        path.write_bytes(mutate_json_text(rng, predictions))
-        return lambda: score_predictions(items, read_submission(path), topology=topology)
+    def example(data: bytes):
+        path.write_bytes(data)
+        return lambda: valid_score(score_predictions(items, read_submission(path), topology=topology))
 
-    counts = fuzz("submission", example, inputs=lambda: [path])
+    counts = fuzz("submission", mutated_json(predictions), example, inputs=lambda: [path])
     assert counts["examples"] > 0 and counts["errors"] > 0 and counts["results"] > 0
 
 
@@ -92,11 +142,16 @@ def test_fuzz_gt_file(tmp_path, benchmark):
     valid = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
     path = tmp_path / "gt.json"
 
-    def example(rng: random.Random):
-        path.write_bytes(mutate_json_text(rng, valid))
-        return lambda: score_predictions(read_gt_file(path), predictions, topology=topology)
+    def example(data: bytes):
+        path.write_bytes(data)
 
-    counts = fuzz("gt_file", example, inputs=lambda: [path])
+        def read():
+            gt = valid_gt(read_gt_file(path), topology)
+            return valid_score(score_predictions(gt, predictions, topology=topology))
+
+        return read
+
+    counts = fuzz("gt_file", mutated_json(valid), example, inputs=lambda: [path])
     assert counts["examples"] > 0 and counts["errors"] > 0
 
 
@@ -105,23 +160,31 @@ def test_fuzz_score_command(tmp_path, tiny, benchmark):
     _, items, predictions = benchmark
     model = write_model_npz(model_raw, tmp_path / "model" / "model.npz")
     aux = write_aux_dir(aux_raw, tmp_path / "model" / "aux")
-    valid_gt = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
+    valid_gt_entries = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
     gt, submission = tmp_path / "in" / "gt.json", tmp_path / "in" / "sub.json"
     gt.parent.mkdir()
+    valid_gt_file = json.dumps(valid_gt_entries).encode()
+    cases = st.tuples(
+        st.one_of(st.just(valid_gt_file), mutated_json(valid_gt_entries)), mutated_json(predictions)
+    )
 
-    def example(rng: random.Random):
-        mutate_gt = rng.random() < 0.3
-        gt.write_bytes(mutate_json_text(rng, valid_gt) if mutate_gt else json.dumps(valid_gt).encode())
-        submission.write_bytes(mutate_json_text(rng, predictions))
+    def example(case: tuple[bytes, bytes]):
+        gt.write_bytes(case[0])
+        submission.write_bytes(case[1])
         argv = ["score", "--gt", str(gt), "--submission", str(submission), "--out", str(tmp_path / "out")]
         argv += ["--flame", str(model), "--aux", str(aux), "--per-item"]
-        return lambda: _exit_code(main(argv), (0, 2))
+        return lambda: _exit_code(lambda: main(argv), (0, 2))
 
-    fuzz("score_command", example, inputs=lambda: [gt.parent, tmp_path / "model"])
+    fuzz("score_command", cases, example, inputs=lambda: [gt.parent, tmp_path / "model"])
 
 
-def _exit_code(code: int, allowed: tuple[int, ...]) -> object:
-    """A command's exit status, checked; status 2 (a one-line error was printed) counts as a clear error."""
+def _exit_code(command: Callable[[], int], allowed: tuple[int, ...]) -> object:
+    """A command's exit status, checked; status 2 (a one-line error was printed, by the command or by
+    argparse) counts as a clear error."""
+    try:
+        code = command()
+    except SystemExit as exc:  # argparse refused an argument
+        code = exc.code
     assert code in allowed, f"exit status {code}, expected one of {allowed}"
     return REPORTED if code == 2 else code
 
@@ -133,37 +196,43 @@ def test_fuzz_dataset_readers(tmp_path, tiny):
     _, _, assets = tiny
     pristine = tmp_path / "pristine"
     write_split(pristine, "val", assets, items=3)
-    index = json.loads((pristine / "val" / "val.json").read_text())
-    annotation = json.loads((pristine / "val" / "annotations" / "val_001.json").read_text())
+    index_file, annotation, image = "val/val.json", "val/annotations/val_001.json", "val/images/val_002.png"
+    cases = st.one_of(
+        st.tuples(st.just(index_file), mutated_json(json.loads((pristine / index_file).read_text()))),
+        st.tuples(st.just(annotation), mutated_json(json.loads((pristine / annotation).read_text()))),
+        st.tuples(st.just(image), mutated_bytes((pristine / image).read_bytes())),
+    )
     root = tmp_path / "data"
 
-    def example(rng: random.Random):
+    def example(case: tuple[str, bytes]):
         shutil.rmtree(root, ignore_errors=True)
         shutil.copytree(pristine, root)
-        kind = rng.random()
-        if kind < 0.5:
-            (root / "val" / "val.json").write_bytes(mutate_json_text(rng, index))
-        elif kind < 0.8:
-            (root / "val" / "annotations" / "val_001.json").write_bytes(mutate_json_text(rng, annotation))
-        else:
-            image = root / "val" / "images" / "val_002.png"
-            image.write_bytes(mutate_bytes(rng, image.read_bytes()))
+        (root / case[0]).write_bytes(case[1])
         return [
             lambda: _load_all(root, assets, skip_bad=False),
             lambda: _load_all(root, assets, skip_bad=True),
-            lambda: load_gt_items(root, "val"),
-            lambda: load_gt_items(root, "val", skip_bad=True),
+            lambda: _gt_items(root, skip_bad=False),
+            lambda: _gt_items(root, skip_bad=True),
             never_raises(lambda: check_split(root, "val"), "check_split"),
-            lambda: _exit_code(main(["data", "check", str(root)]), (0, 1)),
+            lambda: _exit_code(lambda: main(["data", "check", str(root)]), (0, 1)),
         ]
 
-    fuzz("dataset", example, inputs=lambda: [root])
+    fuzz("dataset", cases, example, inputs=lambda: [root])
 
 
 def _load_all(root: Path, assets: FlameAssets, *, skip_bad: bool) -> list:
     read_metadata(root, "val", skip_bad=skip_bad)
     dataset = DAD3DHeadsDataset(root=root, split="val", assets=assets, input_size=32, skip_bad=skip_bad)
-    return [dataset[i] for i in range(len(dataset))]
+    samples = [dataset[i] for i in range(len(dataset))]
+    finite_arrays([s for s in samples if s is not None], "samples")
+    return samples
+
+
+def _gt_items(root: Path, *, skip_bad: bool) -> list[GtItem]:
+    _, items = load_gt_items(root, "val", skip_bad=skip_bad)
+    for gt in items:
+        assert np.isfinite(gt.project(gt.vertices)).all(), f"GT item {gt.item_id!r}: non-finite pixels"
+    return items
 
 
 # --- FLAME model files (.npz, .pkl) and the auxiliary folder
@@ -171,67 +240,93 @@ def _load_all(root: Path, assets: FlameAssets, *, skip_bad: bool) -> list:
 _DTYPES = ("float32", "float64", "int64", "uint8", "bool", "complex64", "<U3", "object")
 
 
-def random_array(rng: random.Random, like: np.ndarray | None = None) -> Any:
-    shape = list(like.shape) if like is not None and rng.random() < 0.5 else []
+def random_array(draw: Callable, like: np.ndarray | None = None) -> Any:
+    """An array of a random dtype and shape (or ``like``'s shape, maybe one axis off); normal numbers at
+    a random scale, sometimes with one NaN / infinity / negative / huge value."""
+    shape = list(like.shape) if like is not None and chance(draw, 5) else []
     if not shape:
-        shape = [rng.choice([0, 1, 2, 3, 17, 40, 51]) for _ in range(rng.randint(0, 3))]
-    elif rng.random() < 0.5:
-        axis = rng.randrange(len(shape))
-        shape[axis] = rng.choice([0, 1, max(0, shape[axis] - 1), shape[axis] + 1])
-    dtype = rng.choice(_DTYPES)
-    numbers = np.random.default_rng(rng.randrange(2**32)).normal(size=shape) * rng.choice([1, 1e3, 1e40])
-    if rng.random() < 0.2 and numbers.size:
-        numbers.flat[0] = rng.choice([np.nan, np.inf, -1, 1e12])
+        shape = draw(st.lists(st.sampled_from([0, 1, 2, 3, 17, 40, 51]), max_size=3))
+    elif chance(draw, 5):
+        axis = index(draw, len(shape))
+        shape[axis] = draw(st.sampled_from([0, 1, max(0, shape[axis] - 1), shape[axis] + 1]))
+    dtype = draw(st.sampled_from(_DTYPES))
+    numbers = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).normal(size=shape)
+    numbers *= draw(st.sampled_from([1, 1e3, 1e40]))
+    if chance(draw, 2) and numbers.size:
+        numbers.flat[0] = draw(st.sampled_from([np.nan, np.inf, -1, 1e12]))
     if dtype == "object":
         return np.array(numbers.tolist() if numbers.ndim else float(numbers), dtype=object)
     with np.errstate(all="ignore"):
         return numbers.astype(dtype)
 
 
-def mutate_arrays(rng: random.Random, raw: dict[str, Any]) -> dict[str, Any]:
+def mutate_arrays(draw: Callable, raw: dict[str, Any]) -> dict[str, Any]:
     """One structural change of a FLAME-style dict of arrays (nested dicts for the auxiliary data)."""
     raw = dict(raw)
-    key = rng.choice(sorted(raw)) if raw else "x"
+    key = draw(st.sampled_from(sorted(raw))) if raw else "x"
     value = raw.get(key)
-    op = rng.randrange(6)
+    op = draw(st.integers(0, 7))
     if isinstance(value, dict) and op < 3:
-        raw[key] = mutate_arrays(rng, value)
+        raw[key] = mutate_arrays(draw, value)
     elif op == 0:
         raw.pop(key, None)
     elif op in (1, 2):
-        raw[key] = random_array(rng, np.asarray(value) if isinstance(value, np.ndarray) else None)
+        raw[key] = random_array(draw, np.asarray(value) if isinstance(value, np.ndarray) else None)
     elif op == 3:
-        raw[key] = random_json(rng)
+        raw[key] = draw(json_values)
     elif op == 4 and isinstance(value, np.ndarray):
-        raw[key] = value.T if rng.random() < 0.5 else value.reshape(-1)
+        raw[key] = value.T if chance(draw, 5) else value.reshape(-1)
+    elif op == 6 and isinstance(value, np.ndarray) and value.dtype.kind in "fiu":  # right shape, bad values
+        raw[key] = value * draw(st.sampled_from([0, -1, 1e40, 2**40, np.nan]))
+    elif op == 7 and isinstance(value, np.ndarray) and value.size:  # one entry poisoned
+        poisoned = value.astype(np.float64)
+        poisoned.flat[index(draw, value.size)] = draw(st.sampled_from([np.nan, np.inf, 1e39, -1.0, 1e12]))
+        raw[key] = poisoned
     else:
-        raw[str(random_json(rng))] = random_array(rng)
+        raw[str(draw(scalars))] = random_array(draw)
     return raw
+
+
+@st.composite
+def mutated_arrays(draw: Callable, raw: dict[str, Any]) -> dict[str, Any]:
+    return mutate_arrays(draw, raw)
 
 
 def test_fuzz_flame_files(tmp_path, tiny):
     model_raw, aux_raw, _ = tiny
+    pristine = tmp_path / "pristine"
+    write_model_npz(model_raw, pristine / "model.npz")
+    (pristine / "model.pkl").write_bytes(pickle.dumps(model_raw, protocol=2))
+    write_aux_dir(aux_raw, pristine / "aux")
+    files = {str(p.relative_to(pristine)): p.read_bytes() for p in sorted(pristine.rglob("*")) if p.is_file()}
+    cases = st.one_of(  # (model dict, aux dict, model format, (one file, its new bytes) or None)
+        st.tuples(mutated_arrays(model_raw), st.just(aux_raw), st.sampled_from(["npz", "pkl"]), st.none()),
+        st.tuples(st.just(model_raw), mutated_arrays(aux_raw), st.sampled_from(["npz", "pkl"]), st.none()),
+        st.sampled_from(sorted(files)).flatmap(
+            lambda name: st.tuples(
+                st.just(model_raw),
+                st.just(aux_raw),
+                st.just("pkl" if name == "model.pkl" else "npz"),
+                st.tuples(st.just(name), mutated_bytes(files[name])),
+            )
+        ),
+    )
     folder = tmp_path / "flame"
 
-    def example(rng: random.Random):
+    def example(case: tuple):
+        model, aux, kind, changed = case
         shutil.rmtree(folder, ignore_errors=True)
-        kind = rng.randrange(5)
-        model = mutate_arrays(rng, model_raw) if kind == 0 else model_raw
-        aux = mutate_arrays(rng, aux_raw) if kind == 1 else aux_raw
-        path = _write_model(rng, model, folder)
+        path = _write_model(model, folder, kind)
         aux_dir = _write_aux(aux, folder / "aux")
-        if kind == 2:
-            path.write_bytes(mutate_bytes(rng, path.read_bytes()))
-        elif kind >= 3:
-            target = rng.choice(sorted(p for p in aux_dir.rglob("*") if p.is_file()))
-            target.write_bytes(mutate_bytes(rng, target.read_bytes()))
+        if changed is not None:
+            (folder / changed[0]).write_bytes(changed[1])
         return lambda: _describe(path, aux_dir)
 
-    fuzz("flame_files", example, inputs=lambda: [folder])
+    fuzz("flame_files", cases, example, inputs=lambda: [folder])
 
 
-def _write_model(rng: random.Random, model: dict[str, Any], folder: Path) -> Path:
-    if rng.random() < 0.5 and all(isinstance(v, np.ndarray) for v in model.values()):
+def _write_model(model: dict[str, Any], folder: Path, kind: str) -> Path:
+    if kind == "npz" and all(isinstance(v, np.ndarray) for v in model.values()):
         return write_model_npz(model, folder / "model.npz")
     path = folder / "model.pkl"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,6 +367,8 @@ def _write_aux_raw(aux: dict[str, Any], folder: Path) -> Path:
 
 def _describe(model: Path, aux: Path) -> dict:
     assets = load_assets(model, aux)
+    finite_arrays(assets.model, "model")
+    finite_arrays(assets.aux, "aux")
     BenchmarkTopology.from_assets(assets)
     return assets.describe()
 
@@ -318,47 +415,45 @@ _VALUES = [
     "- - -",
     "{x: [}",
     "ééé",
+    "1" + "0" * 5000,
 ]
 
-
-def random_override(rng: random.Random) -> str:
-    key = rng.choice(_KEYS) if rng.random() < 0.9 else str(random_json(rng))
-    value = rng.choice(_VALUES) if rng.random() < 0.5 else json.dumps(random_json(rng))
-    return rng.choice([f"{key}={value}", f"{key}{value}", f"={value}", f"{key}= {value}"])
+overrides = st.builds(
+    lambda key, value, form: form.format(key=key, value=value),
+    st.sampled_from(_KEYS) | json_values.map(str),
+    st.sampled_from(_VALUES) | json_values.map(dumps) | st.text(max_size=8),
+    st.sampled_from(["{key}={value}", "{key}{value}", "={value}", "{key}= {value}"]),
+)
 
 
 def test_fuzz_config(tmp_path):
     source = REPO / "configs" / "cpu" / "trans3dhead_r18_128.yaml"
     valid = yaml.safe_load(source.read_text())
+    cases = st.one_of(  # (file text, overrides): a mutated file with 0-3 overrides, the valid one with 1-3
+        st.tuples(
+            st.tuples(mutated_values(valid), st.booleans()).map(lambda c: _yaml_text(*c)),
+            st.lists(overrides, max_size=3),
+        ),
+        st.tuples(mutated_bytes(source.read_bytes()), st.lists(overrides, max_size=3)),
+        st.tuples(st.just(source.read_bytes()), st.lists(overrides, min_size=1, max_size=3)),
+    )
     path = tmp_path / "config.yaml"
 
-    def example(rng: random.Random):
-        kind = rng.random()
-        if kind < 0.4:
-            value = json.loads(json.dumps(valid))
-            for _ in range(rng.randint(1, 3)):
-                value = mutate_tree(rng, value)
-            path.write_text(_yaml_text(rng, value))
-        elif kind < 0.7:
-            path.write_bytes(mutate_bytes(rng, source.read_bytes()))
-        else:
-            path.write_bytes(source.read_bytes())
-        overrides = [
-            random_override(rng) for _ in range(rng.randint(0, 3) if kind < 0.7 else rng.randint(1, 3))
-        ]
-        return lambda: load_config(path, overrides)
+    def example(case: tuple[bytes, list[str]]):
+        path.write_bytes(case[0])
+        return lambda: load_config(path, case[1])
 
-    fuzz("config", example, inputs=lambda: [path])
+    fuzz("config", cases, example, inputs=lambda: [path])
 
 
-def _yaml_text(rng: random.Random, value: Any) -> str:
+def _yaml_text(value: Any, block: bool) -> bytes:
     """Block YAML when PyYAML can write the value, else JSON (a YAML subset that can repeat keys)."""
-    if rng.random() < 0.5:
+    if block:
         try:
-            return yaml.safe_dump(value)
+            return yaml.safe_dump(value).encode()
         except yaml.YAMLError:
             pass
-    return dumps(value)
+    return dumps(value).encode()
 
 
 # --- --boxes files
@@ -369,8 +464,8 @@ def test_fuzz_boxes_file(tmp_path):
     path = tmp_path / "boxes.json"
     image = np.zeros((48, 64, 3), np.uint8)
 
-    def example(rng: random.Random):
-        path.write_bytes(mutate_json_text(rng, valid))
+    def example(data: bytes):
+        path.write_bytes(data)
 
         def read():
             detector = BoxesDetector(table=load_boxes_file(path))
@@ -378,10 +473,19 @@ def test_fuzz_boxes_file(tmp_path):
 
         return read
 
-    fuzz("boxes_file", example, inputs=lambda: [path])
+    fuzz("boxes_file", mutated_json(valid), example, inputs=lambda: [path])
 
 
 # --- checkpoints
+
+
+@st.composite
+def checkpoint_payloads(draw: Callable, weights: dict[str, torch.Tensor], config: dict) -> dict[str, Any]:
+    """A checkpoint dict after 1-3 changes of its structure (JSON-like) or of its arrays."""
+    payload: dict[str, Any] = {"model": dict(weights), "config": json.loads(json.dumps(config))}
+    for _ in range(draw(st.integers(1, 3))):
+        payload = mutate_tree(draw, payload) if chance(draw, 7) else mutate_arrays(draw, payload)
+    return _torch_safe(payload)
 
 
 def test_fuzz_checkpoint(tmp_path):
@@ -390,24 +494,17 @@ def test_fuzz_checkpoint(tmp_path):
     valid = save_checkpoint(
         tmp_path / "valid.pt", {"model": weights, "config": config, "epoch": 1, "step": 2}
     )
+    cases = st.one_of(mutated_bytes(valid.read_bytes()), checkpoint_payloads(weights, config))
     path = tmp_path / "ckpt.pt"
 
-    def example(rng: random.Random):
-        if rng.random() < 0.5:
-            path.write_bytes(mutate_bytes(rng, valid.read_bytes()))
+    def example(case: bytes | dict):
+        if isinstance(case, bytes):
+            path.write_bytes(case)
         else:
-            payload: dict[str, Any] = {"model": dict(weights), "config": json.loads(json.dumps(config))}
-            for _ in range(rng.randint(1, 3)):
-                payload = mutate_tree(rng, payload) if rng.random() < 0.7 else mutate_arrays(rng, payload)
-            torch.save(_torch_safe(payload), path)
+            torch.save(case, path)
+        return lambda: config_from_dict(checkpoint_config(load_checkpoint(path), path), source="checkpoint")
 
-        def read():
-            data = load_checkpoint(path)
-            return load_config_dict(checkpoint_config(data, path))
-
-        return read
-
-    fuzz("checkpoint", example, inputs=lambda: [path])
+    fuzz("checkpoint", cases, example, inputs=lambda: [path])
 
 
 def _torch_safe(value: Any) -> Any:
@@ -419,9 +516,3 @@ def _torch_safe(value: Any) -> Any:
     if isinstance(value, list):
         return [_torch_safe(v) for v in value]
     return value
-
-
-def load_config_dict(data: dict) -> Any:
-    from trans3dhead.config import config_from_dict
-
-    return config_from_dict(data, source="checkpoint")

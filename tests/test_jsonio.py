@@ -41,3 +41,21 @@ def test_has_non_finite_on_nested_and_ragged_lists():
     assert jsonio.has_non_finite([[0.0, 1.0], [2.0, float("inf")]])
     assert jsonio.has_non_finite([[0.0], [1.0, float("nan")]])  # ragged: walked element by element
     assert jsonio.has_non_finite([1, {"x": float("nan")}])
+
+
+@pytest.mark.parametrize(
+    "value", [[1, 2.5], [[1, 2], [3, 4]], 1.5, [], np.zeros((2, 3), np.float32), [np.float32(1), 2]]
+)
+def test_number_array_reads_numbers(value):
+    array = jsonio.number_array(value)
+    assert array is not None and array.dtype == np.float64
+    np.testing.assert_array_equal(array, np.asarray(value, dtype=np.float64))
+
+
+@pytest.mark.parametrize(
+    "value",
+    # booleans and numeric strings, which numpy converts silently; ragged; an int beyond float64
+    [[True, 1.5], [[1, 2], [3, False]], ["1.5", 2], "1.5", True, [[1, 2], [3]], [1, None], [10**400], {}],
+)
+def test_number_array_refuses_what_is_not_json_numbers(value):
+    assert jsonio.number_array(value) is None

@@ -27,6 +27,7 @@ from trans3dhead.config import ConfigError, load_config
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset
 from trans3dhead.data.io import DataError
 from trans3dhead.engine.checkpoint import save_checkpoint
+from trans3dhead.errors import InputError
 from trans3dhead.flame.files import write_aux_dir, write_model_npz
 from trans3dhead.metrics.benchmark import score_predictions
 from trans3dhead.metrics.groundtruth import read_gt_file, write_gt_file
@@ -447,3 +448,121 @@ def test_annotation_values_beyond_float32_are_an_error(tmp_path, tiny_assets):
     path.write_text(json.dumps(annotation))
     with pytest.raises(DataError, match="'model_view_matrix' has values beyond the float32 range"):
         read_annotation(path)
+
+
+# --- found by the hypothesis fuzzing of tests/test_fuzz.py
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2001-13-45", "[" * 3000, "1" + "0" * 5000],  # ValueError (date, int), RecursionError inside PyYAML
+)
+def test_yaml_values_pyyaml_cannot_construct_are_config_errors(value, tmp_path):
+    with pytest.raises(ConfigError, match="invalid YAML value .*a value cannot be read"):
+        load_config(None, [f"train.lr={value}"])
+    path = tmp_path / "config.yaml"
+    path.write_text(f"train:\n  lr: {value}\n")
+    with pytest.raises(ConfigError, match="invalid YAML .*a value cannot be read"):
+        load_config(path)
+
+
+def _zero_projection(matrix: list) -> list:
+    return [[0.0] * 4 for _ in matrix]
+
+
+def _tiny_depth_projection(matrix: list) -> list:
+    """x scaled up and w scaled down: finite in float64, far beyond float32 once in the crop frame."""
+    rows = [list(row) for row in matrix]
+    rows[0] = [3e38, 0.0, 0.0, 0.0]
+    rows[3] = [value * 1e-3 for value in rows[3]]
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_zero_projection, "projective depth w of zero or of both signs"),  # singular: 0 / 0 pixels
+        (lambda p: [*p[:3], [0.0] * 4], "projective depth w of zero or of both signs"),  # a zero w row
+        (_tiny_depth_projection, "beyond the float32 range"),
+    ],
+)
+def test_a_gt_camera_without_finite_pixels_is_an_error(change, message, tmp_path, items, topology):
+    entries = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
+    entries[1]["projection_matrix"] = change(entries[1]["projection_matrix"])
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(entries))
+    with pytest.raises(InputError, match=rf"gt.json: entry 1 \(id 'id1'\): .*{message}"):
+        read_gt_file(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_zero_projection, "projective depth w of zero or of both signs"),
+        (_tiny_depth_projection, r"the camera gives non-finite targets \[.*'projected'\]"),
+    ],
+)
+def test_an_annotation_camera_without_finite_targets_is_an_error(change, message, tmp_path, tiny_assets):
+    write_split(tmp_path, "val", tiny_assets, items=2)
+    path = tmp_path / "val" / "annotations" / "val_001.json"
+    annotation = json.loads(path.read_text())
+    annotation["projection_matrix"] = change(annotation["projection_matrix"])
+    path.write_text(json.dumps(annotation))
+    dataset = DAD3DHeadsDataset(root=tmp_path, split="val", assets=tiny_assets, input_size=32)
+    with pytest.raises(DataError, match=rf"val_001.json: .*{message}"):
+        dataset[1]
+    skipping = DAD3DHeadsDataset(root=tmp_path, split="val", assets=tiny_assets, input_size=32, skip_bad=True)
+    assert skipping[1] is None and skipping[0] is not None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [10**400, False, "1.5"],  # OverflowError traceback; read silently as 0 and 1.5
+)
+def test_numbers_that_are_not_json_numbers_are_refused(bad, tmp_path, items, topology, tiny_assets):
+    from trans3dhead.data.io import read_annotation, read_metadata
+    from trans3dhead.inference.boxes import load_boxes_file
+
+    entries = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
+    entries[0]["bbox"][0] = bad
+    (tmp_path / "gt.json").write_text(json.dumps(entries))
+    with pytest.raises(InputError, match=r"entry 0 \(id 'id0'\): 'bbox' is not a rectangular array of JSON"):
+        read_gt_file(tmp_path / "gt.json")
+
+    (tmp_path / "boxes.json").write_text(json.dumps({"a.png": [[bad, 2, 3, 4]]}))
+    with pytest.raises(InputError, match="'a.png' box 0 must be 4 finite numbers"):
+        load_boxes_file(tmp_path / "boxes.json")
+
+    predictions = {gt.item_id: perturbed_prediction(gt, topology) for gt in items}
+    predictions["id0"][ROTATION][0][0] = bad
+    (tmp_path / "sub.json").write_text(json.dumps(predictions))
+    result = score_predictions(items, read_submission(tmp_path / "sub.json"), topology=topology)
+    assert [(p.item_id, p.field, p.kind) for p in result.problems] == [("id0", ROTATION, "wrong_type")]
+
+    write_split(tmp_path / "data", "val", tiny_assets, items=1)
+    index_path = tmp_path / "data" / "val" / "val.json"
+    index = json.loads(index_path.read_text())
+    index[0]["bbox"][0] = bad
+    index_path.write_text(json.dumps(index))
+    with pytest.raises(DataError, match="field 'bbox' must be"):
+        read_metadata(tmp_path / "data", "val")
+    path = tmp_path / "data" / "val" / "annotations" / "val_000.json"
+    annotation = json.loads(path.read_text())
+    annotation["projection_matrix"][3][3] = bad
+    path.write_text(json.dumps(annotation))
+    with pytest.raises(DataError, match="'projection_matrix' is not a rectangular array of JSON numbers"):
+        read_annotation(path)
+
+
+@pytest.mark.parametrize(
+    "size",
+    # sqrt(w h) beyond float32: every NME was 0, a perfect score; below it: 0, every NME infinite and
+    # blamed on the prediction
+    [[1e300, 100.0], [1e-300, 1e-300]],
+)
+def test_a_gt_bbox_without_an_nme_normaliser_is_an_error(size, tmp_path, items):
+    entries = json.loads(write_gt_file(tmp_path / "valid.json", items).read_text())
+    entries[0]["bbox"][2:] = size
+    (tmp_path / "gt.json").write_text(json.dumps(entries))
+    with pytest.raises(InputError, match=r"entry 0 \(id 'id0'\): 'bbox' .* gives the NME normaliser"):
+        read_gt_file(tmp_path / "gt.json")

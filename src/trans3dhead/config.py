@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from trans3dhead.errors import InputError, shown
+from trans3dhead.errors import InputError, one_line, shown
 from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
 __all__ = [
@@ -95,7 +95,16 @@ _Loader.add_implicit_resolver(
 
 
 def _yaml_load(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    """Parse YAML; any content PyYAML cannot turn into values raises ``yaml.YAMLError``.
+
+    PyYAML's constructors call ``int()`` and ``datetime.date()`` unguarded (an integer of over 4300
+    digits, a date such as ``2001-13-45``: ``ValueError``) and compose nested nodes recursively
+    (thousands of ``[``: ``RecursionError``).
+    """
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except (ValueError, RecursionError) as exc:
+        raise yaml.YAMLError(f"a value cannot be read ({one_line(exc)})") from None
 
 
 def yaml_error_text(exc: yaml.YAMLError) -> str:
@@ -407,18 +416,18 @@ def apply_overrides(
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{source}: override {item!r} is not of the form section.key=value")
+            raise ConfigError(f"{source}: override {shown(item)} is not of the form section.key=value")
         parts = key.strip().split(".")
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"{source}: override {item!r}: '{part}' is not a section")
+                raise ConfigError(f"{source}: override {shown(item)}: '{part}' is not a section")
         try:
             node[parts[-1]] = _yaml_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
             raise ConfigError(
-                f"{source}: override {item!r}: invalid YAML value ({yaml_error_text(exc)})"
+                f"{source}: override {shown(item)}: invalid YAML value ({yaml_error_text(exc)})"
             ) from None
     return out
 

@@ -20,7 +20,7 @@ try:  # optional speed-up
 except ImportError:  # pragma: no cover - exercised when orjson is absent
     orjson = None
 
-__all__ = ["loads", "dumps", "has_non_finite"]
+__all__ = ["loads", "dumps", "has_non_finite", "number_array"]
 
 
 def loads(data: bytes | str) -> Any:
@@ -49,6 +49,37 @@ def has_non_finite(obj: Any) -> bool:
                 pass  # ragged or mixed: walk it
         return any(has_non_finite(v) for v in obj)
     return False
+
+
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+_NOT_NUMBERS = (bool, np.bool_)
+
+
+def number_array(value: Any) -> np.ndarray | None:
+    """``value`` as a float64 array if it is a number or a rectangular nesting of lists of numbers; None
+    otherwise.
+
+    JSON numbers only: ``true`` / ``false`` and strings such as ``"1.5"`` (which numpy would convert to 1.0
+    and 1.5 without a word) are not numbers, nor is an integer beyond the float range (numpy raises
+    ``OverflowError``).  Numbers too large for float64 written with an exponent are read as infinity by
+    the JSON parser, and stay so.  numpy arrays, torch tensors and lists of numpy scalars of a numeric
+    dtype count.
+    """
+    if hasattr(value, "detach"):  # a torch tensor (predictions built in memory)
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value.astype(np.float64) if value.dtype.kind in "fiu" else None
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):  # ragged, non-numeric, or an int beyond float64
+        return None
+    leaves = [value]
+    for _ in range(array.ndim):  # rectangular: ndim levels of sequences, then the numbers
+        leaves = [leaf for sequence in leaves for leaf in sequence]
+    kinds = {type(leaf) for leaf in leaves}  # a few types for thousands of numbers: check the types
+    if all(issubclass(kind, _NUMBER_TYPES) and not issubclass(kind, _NOT_NUMBERS) for kind in kinds):
+        return array
+    return None
 
 
 def _default(obj: Any) -> Any:

@@ -200,15 +200,23 @@ class DAD3DHeadsDataset(Dataset):
                 source=self.metadata_path,
             )
             ann = read_annotation(path, num_vertices=self.assets.model.num_vertices)
-            targets = gt_targets(
-                assets=self.assets,
-                vertices=ann.vertices,
-                model_view=ann.model_view,
-                projection=ann.projection,
-                image_height=image.shape[0],
-                crop=crop,
-                matrix=matrix,
-            )
+            with np.errstate(all="ignore"):  # overflow: reported just below
+                targets = gt_targets(
+                    assets=self.assets,
+                    vertices=ann.vertices,
+                    model_view=ann.model_view,
+                    projection=ann.projection,
+                    image_height=image.shape[0],
+                    crop=crop,
+                    matrix=matrix,
+                )
+            bad = [
+                key
+                for key, value in targets.items()
+                if value.dtype.kind == "f" and not np.isfinite(value).all()
+            ]
+            if bad:
+                raise DataError(f"{path}: the camera gives non-finite targets {bad} (values beyond float32)")
         return Sample(
             image=np.ascontiguousarray(pixels.transpose(2, 0, 1)),
             item_id=entry["item_id"],

@@ -18,6 +18,8 @@ import numpy as np
 
 from trans3dhead import jsonio
 from trans3dhead.errors import InputError, one_line, shown
+from trans3dhead.geometry.camera import gt_depth_problem
+from trans3dhead.jsonio import number_array
 
 __all__ = [
     "DataError",
@@ -110,10 +112,9 @@ def image_size(path: str | Path) -> tuple[int, int]:
 def _matrix(data: dict, key: str, shape: tuple[int, ...], source: Path) -> np.ndarray:
     if key not in data:
         raise DataError(f"{source}: missing field '{key}'")
-    try:
-        value = np.asarray(data[key], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{source}: field '{key}' is not a numeric array") from None
+    value = number_array(data[key])
+    if value is None:
+        raise DataError(f"{source}: field '{key}' is not a rectangular array of JSON numbers")
     if value.shape != shape:
         want = "x".join("V" if s == -1 else str(s) for s in shape)
         raise DataError(f"{source}: field '{key}' has shape {value.shape}, expected {want}")
@@ -143,11 +144,18 @@ def read_annotation(path: str | Path, *, num_vertices: int | None = None) -> Ann
         raise DataError(f"{path}: missing field 'vertices'")
     vertices = data["vertices"]
     count = num_vertices if num_vertices is not None else len(vertices) if isinstance(vertices, list) else -1
-    return Annotation(
+    annotation = Annotation(
         vertices=_matrix(data, "vertices", (count, 3), path),
         model_view=_matrix(data, "model_view_matrix", (4, 4), path),
         projection=_matrix(data, "projection_matrix", (4, 4), path),
     )
+    homogeneous = np.concatenate([annotation.vertices, np.ones_like(annotation.vertices[:, :1])], axis=1)
+    with np.errstate(all="ignore"):  # overflow: reported as non-finite depths
+        depth = homogeneous @ annotation.model_view.T @ annotation.projection[3]  # (V,) w of P @ MV @ [v, 1]
+    problem = gt_depth_problem(depth)
+    if problem is not None:
+        raise DataError(f"{path}: {problem}")
+    return annotation
 
 
 def validate_entry(entry: Any, index: int, source: Path, *, need_annotation: bool) -> dict[str, Any]:
@@ -167,7 +175,7 @@ def validate_entry(entry: Any, index: int, source: Path, *, need_annotation: boo
             raise DataError(
                 f"{where} ({item_id}): field '{key}' must be a relative file path, got {shown(entry[key])}"
             )
-    bbox = np.asarray(entry["bbox"], dtype=np.float64) if _is_numeric_list(entry["bbox"]) else None
+    bbox = number_array(entry["bbox"])
     if bbox is None or bbox.shape != (4,) or not np.isfinite(bbox).all() or bbox[2] <= 0 or bbox[3] <= 0:
         raise DataError(
             f"{where} ({entry['item_id']}): field 'bbox' must be [x, y, w, h] with w, h > 0, "
@@ -177,12 +185,6 @@ def validate_entry(entry: Any, index: int, source: Path, *, need_annotation: boo
     if not isinstance(attributes, dict):
         raise DataError(f"{where} ({entry['item_id']}): field 'attributes' must be an object")
     return {**entry, "item_id": str(entry["item_id"]), "bbox": bbox.tolist(), "attributes": attributes}
-
-
-def _is_numeric_list(value: Any) -> bool:
-    return isinstance(value, list | tuple) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in value
-    )
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ CHAMFER_KEYPOINTS: tuple[int, ...] = (36, 39, 42, 45, 33, 48, 54)
 #: FLAME 2020 stores 300 shape then 100 expression components in one ``shapedirs`` array.
 _FLAME_SPLIT = {400: 300}
 _ROOT_PARENT = 4294967295  # uint32 max, FLAME's "no parent"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class AssetError(InputError):
@@ -73,8 +74,14 @@ def _check_shape(value: np.ndarray, expected: tuple[int | None, ...], key: str, 
 
 
 def _check_finite(value: np.ndarray, key: str, source: str) -> None:
-    if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+    """Finite and within float32's range: every float array is kept in float32, where a larger value
+    would silently become infinite."""
+    if not np.issubdtype(value.dtype, np.floating):
+        return
+    if not np.isfinite(value).all():
         raise AssetError(f"{source}: key '{key}' contains non-finite values")
+    if value.size and np.abs(value).max() > _FLOAT32_MAX:
+        raise AssetError(f"{source}: key '{key}' has values beyond the float32 range")
 
 
 def _check_index(value: np.ndarray, upper: int, key: str, source: str) -> np.ndarray:
@@ -202,6 +209,7 @@ def _extras(raw: Mapping[str, Any], num_v: int, source: str) -> tuple[Any, Any, 
     if "vertex_albedo" in raw:
         albedo = _array(raw, "vertex_albedo", source)
         _check_shape(albedo, (num_v, 3), "vertex_albedo", source)
+        _check_finite(albedo, "vertex_albedo", source)
         albedo = albedo.astype(np.float32)
     if "vertex_region" in raw:
         region = _array(raw, "vertex_region", source).astype(np.int64)

@@ -6,6 +6,7 @@ Conventions (frames, parameter layout, Euler angles) are documented in ``docs/co
 from trans3dhead.geometry.camera import (
     SCALE_FLOOR,
     gt_camera_vertices,
+    gt_depth_problem,
     gt_project,
     ortho_camera_matrix,
     ortho_project,
@@ -31,6 +32,7 @@ from trans3dhead.geometry.rotation import (
 __all__ = [
     "SCALE_FLOOR",
     "gt_camera_vertices",
+    "gt_depth_problem",
     "gt_project",
     "ortho_camera_matrix",
     "ortho_project",

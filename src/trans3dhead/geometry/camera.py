@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = [
     "SCALE_FLOOR",
     "gt_camera_vertices",
+    "gt_depth_problem",
     "gt_project",
     "ortho_project",
     "ortho_project_3d",
@@ -85,6 +87,28 @@ def gt_project(
     xy = clip[..., :2] / clip[..., 3:]
     height = torch.as_tensor(image_height, dtype=xy.dtype, device=xy.device)
     return torch.stack((xy[..., 0], height[..., None] - xy[..., 1]), dim=-1)
+
+
+def gt_depth_problem(depth: np.ndarray) -> str | None:
+    """Why a GT camera gives some vertices no image position, or None.
+
+    ``depth`` holds the homogeneous ``w = (P @ MV @ [v, 1])[3]`` of the vertices (V,).  The perspective
+    division needs every ``w`` finite and nonzero, and of one sign: a head lies on one side of the
+    camera.  (A singular or zeroed matrix gives ``w = 0``, hence infinite or NaN pixels; mixed signs put
+    part of the head behind the camera, and the landmarks between its vertices may then divide by zero.)
+    """
+    depth = np.asarray(depth)
+    if depth.size == 0:
+        return None
+    if not np.isfinite(depth).all():
+        return "the projective depths w of the vertices are not finite"
+    if np.all(depth > 0) or np.all(depth < 0):
+        return None
+    low, high = float(depth.min()), float(depth.max())
+    return (
+        f"the camera (projection_matrix @ model_view_matrix) gives vertices a projective depth w of zero or "
+        f"of both signs (w from {low:.3g} to {high:.3g}): they have no image position"
+    )
 
 
 def _scale_factor(scale: Tensor, translation: Tensor) -> Tensor:

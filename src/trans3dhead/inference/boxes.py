@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from trans3dhead.errors import InputError, one_line, shown
+from trans3dhead.jsonio import number_array
 
 __all__ = ["Detection", "check_box", "iou_matrix", "nms", "face_to_head_box", "load_boxes_file"]
 
@@ -36,10 +37,7 @@ class Detection:
 
 def check_box(box: object, *, name: str = "box") -> tuple[float, float, float, float]:
     """A box as 4 finite floats (x, y, w, h) with w, h > 0; a clear ValueError naming ``name`` otherwise."""
-    try:
-        values = np.asarray(box, dtype=np.float64)
-    except (TypeError, ValueError):
-        values = None
+    values = number_array(box)
     if values is None or values.shape != (4,) or not np.isfinite(values).all():
         raise InputError(f"{name} must be 4 finite numbers [x, y, w, h], got {shown(box)}")
     if values[2] <= 0 or values[3] <= 0:

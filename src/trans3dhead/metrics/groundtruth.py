@@ -18,7 +18,10 @@ from typing import Any
 import numpy as np
 
 from trans3dhead.errors import InputError, shown
+from trans3dhead.geometry.camera import gt_depth_problem
+from trans3dhead.jsonio import number_array
 from trans3dhead.metrics._jsonio import read_json_pairs, refuse_duplicates, write_json
+from trans3dhead.metrics.nme import bbox_normaliser
 
 __all__ = ["GT_FIELDS", "GtItem", "attribute_text", "parse_gt_entries", "read_gt_file", "write_gt_file"]
 
@@ -40,10 +43,11 @@ def attribute_text(value: Any) -> str:
 
 
 def _array(entry: Mapping[str, Any], key: str, shape: tuple[int | None, ...], where: str) -> np.ndarray:
-    try:
-        array = np.asarray(entry[key], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: '{key}' is not a numeric array") from None
+    array = number_array(entry[key])
+    if array is None:
+        raise InputError(
+            f"{where}: '{key}' is not a rectangular array of JSON numbers, got {shown(entry[key])}"
+        )
     if array.ndim != len(shape) or any(
         w is not None and w != s for w, s in zip(shape, array.shape, strict=True)
     ):
@@ -94,10 +98,16 @@ class GtItem:
         bbox = _array(entry, "bbox", (4,), where)
         if bbox[2] <= 0 or bbox[3] <= 0:
             raise InputError(f"{where}: 'bbox' width and height must be positive, got {bbox.tolist()}")
+        with np.errstate(all="ignore"):
+            scale = float(bbox_normaliser(bbox))  # the NME divisor, float32 as the benchmark computes it
+        if not 0 < scale < float("inf"):  # 0: every NME infinite; infinite: every NME 0, a perfect score
+            raise InputError(
+                f"{where}: 'bbox' {bbox.tolist()} gives the NME normaliser sqrt(w * h) = {scale:g} in float32"
+            )
         height = entry["image_height"]
         if isinstance(height, bool) or not isinstance(height, int | float) or not 0 < height < float("inf"):
             raise InputError(f"{where}: 'image_height' must be a positive number, got {shown(height)}")
-        return cls(
+        item = cls(
             item_id=item_id,
             bbox=bbox,
             vertices=_float32(entry, "vertices", (None, 3), where),
@@ -106,6 +116,23 @@ class GtItem:
             image_height=height,
             attributes=_attributes(entry.get("attributes"), where),
         )
+        problem = item.camera_problem()
+        if problem is not None:
+            raise InputError(f"{where}: {problem}")
+        return item
+
+    def camera_problem(self) -> str | None:
+        """Why the camera gives the GT vertices no finite position (in the camera frame or in pixels),
+        or None.  Checked on reading: scoring would otherwise blame NaN targets on the prediction."""
+        with np.errstate(all="ignore"):
+            camera = self.camera_vertices()
+            clip = self._clip(self.vertices)
+            problem = gt_depth_problem(clip[:, 3])
+            if problem is None and not (
+                np.isfinite(camera).all() and np.isfinite(self.project(self.vertices)).all()
+            ):
+                problem = "'model_view_matrix' and 'projection_matrix' put vertices beyond the float32 range"
+        return problem
 
     def camera_vertices(self) -> np.ndarray:
         """GT vertices in the camera frame, ``(MV @ [v, 1])[:3]``: (V, 3) float32.
@@ -121,9 +148,13 @@ class GtItem:
         The benchmark's arithmetic: ``MV`` then ``P`` as two float32 products, perspective division,
         ``y = H - y``; the same projection as :func:`trans3dhead.geometry.gt_project`.
         """
-        clip = (self.projection @ (self.model_view @ _homogeneous(points).T)).T  # (P, 4)
+        clip = self._clip(points)
         xy = clip[:, :2] / clip[:, 3:]
         return np.stack((xy[:, 0], self.image_height - xy[:, 1]), axis=-1).astype(np.float32)
+
+    def _clip(self, points: np.ndarray) -> np.ndarray:
+        """Homogeneous projections ``P @ (MV @ [p, 1])`` of model-space points (P, 3) -> (P, 4) float32."""
+        return (self.projection @ (self.model_view @ _homogeneous(points).T)).T
 
     def to_entry(self) -> dict[str, Any]:
         """The JSON entry (float32 values written exactly, so reading it back gives the same item)."""

@@ -40,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, shown
+from trans3dhead.jsonio import number_array
 from trans3dhead.metrics._jsonio import read_json_pairs, write_json
 
 __all__ = [
@@ -125,14 +126,10 @@ def _field(
     if isinstance(value, Duplicated):
         message = f"'{name}' is given {value.copies} times in this prediction; none of them is used"
         return Problem(item_id, name, "duplicate_field", message)
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):  # ragged nesting
-        return Problem(item_id, name, "wrong_type", f"'{name}' is not a rectangular array of numbers")
-    if array.dtype.kind not in "fiu":
-        return Problem(
-            item_id, name, "wrong_type", f"'{name}' must hold numbers, got {array.dtype.kind!r} data"
-        )
+    array = number_array(value)
+    if array is None:  # ragged nesting, strings, booleans, integers beyond float64
+        message = f"'{name}' is not a rectangular array of numbers, got {shown(value)}"
+        return Problem(item_id, name, "wrong_type", message)
     rows, cols = shape
     if flat and array.ndim == 1 and array.size % cols == 0:
         array = array.reshape(-1, cols)  # the reference views 3D fields as (-1, 3)
