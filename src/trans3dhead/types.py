@@ -36,8 +36,10 @@ class HeadTargets:
     rotation: Tensor
     euler: Tensor
 
-    def to(self, device) -> HeadTargets:
-        return HeadTargets(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
+    def to(self, device, non_blocking: bool = False) -> HeadTargets:
+        return HeadTargets(
+            **{k: getattr(self, k).to(device, non_blocking=non_blocking) for k in self.__dataclass_fields__}
+        )
 
 
 @dataclass

@@ -155,21 +155,24 @@ class DAD3DHeadsDataset(Dataset):
         return len(self.entries)
 
     def set_epoch(self, epoch: int) -> None:
-        """Change the random streams (call once per epoch for fresh augmentations)."""
+        """Change the random streams (call once per epoch for fresh augmentations); an ``(epoch, index)``
+        key, as :class:`~trans3dhead.engine.sampler.EpochSampler` yields with ``tag_epoch``, overrides it
+        (loader workers that live across epochs never see this call)."""
         self.epoch = epoch
 
-    def __getitem__(self, index: int) -> Sample | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample | None:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         try:
-            return self._load(index)
+            return self._load(index, epoch)
         except DataError as exc:
             if not self.skip_bad:
                 raise
             logger.warning("skipping bad item %s: %s", self.entries[index]["item_id"], exc)
             return None
 
-    def _load(self, index: int) -> Sample:
+    def _load(self, index: int, epoch: int) -> Sample:
         entry = self.entries[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index])
         image_path = resolve_path(
             self.root, self.split, entry["img_path"], field="img_path", source=self.metadata_path
         )

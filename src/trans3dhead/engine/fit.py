@@ -90,7 +90,9 @@ def _augmentation(config: Config) -> Augmentation | None:
     )
 
 
-def _loader(dataset, sampler, config: Config, seed: int) -> DataLoader:
+def _loader(dataset, sampler, config: Config, seed: int, device: torch.device) -> DataLoader:
+    """One loader for the whole run: its workers live across epochs (the sampler tags each index with its
+    epoch, see EpochSampler); batches are pinned for asynchronous copies to a CUDA device."""
     # A private generator keeps DataLoader's worker seeding off the global RNG (exact resumes).
     return DataLoader(
         dataset,
@@ -99,8 +101,14 @@ def _loader(dataset, sampler, config: Config, seed: int) -> DataLoader:
         num_workers=config.data.workers,
         collate_fn=collate,
         generator=torch.Generator().manual_seed(seed),
-        persistent_workers=False,
-        pin_memory=False,
+        persistent_workers=config.data.workers > 0,
+        pin_memory=device.type == "cuda",
+    )
+
+
+def _channels_last(config: Config, device: torch.device) -> bool:
+    return config.train.channels_last == "on" or (
+        config.train.channels_last == "auto" and device.type == "cuda"
     )
 
 
@@ -176,6 +184,9 @@ def _fit(
     # a resumed run takes every weight from its checkpoint, whatever the weights file's fate since
     built = config if checkpoint is None else without_pretrained(config)
     model = build_model(built, assets).to(dist.device)
+    channels_last = _channels_last(config, dist.device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     criterion = build_criterion(config, unwrap(model).flame)
     optimizer = build_optimizer(model, t)
     if t.amp == "fp16" and dist.device.type != "cuda":
@@ -204,9 +215,11 @@ def _fit(
                 f"{dataset.metadata_path}: no items to {'train' if dataset.train else 'validate'} on"
             )
     train_sampler = EpochSampler(
-        len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size
+        len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size, tag_epoch=True
     )
     val_sampler = EpochSampler(len(val_set), shuffle=False, rank=dist.rank, world_size=dist.world_size)
+    train_loader = _loader(train_set, train_sampler, config, t.seed, dist.device)
+    val_loader = _loader(val_set, val_sampler, config, 0, dist.device)
     _, gt_items = load_gt_items(config.data.root, config.data.val_split, skip_bad=config.data.skip_bad)
     topology = BenchmarkTopology.from_assets(assets)
     steps_per_epoch = math.ceil(len(train_sampler) / config.data.batch_size)
@@ -264,8 +277,15 @@ def _fit(
             },
         )
 
+    def report_at(first: int) -> Callable[[int], bool]:
+        """The steps whose losses are read from the device (see train_one_epoch): the epoch's first, every
+        log_every-th and every checkpoint_every-th."""
+        return lambda s: (
+            s == first or s % t.log_every == 0 or bool(t.checkpoint_every and s % t.checkpoint_every == 0)
+        )
+
     def step_hook(stats: StepStats) -> None:
-        if log is not None and (stats.step % t.log_every == 0 or stats.batch_index == 1):
+        if log is not None:
             log.train(
                 {
                     "epoch": stats.epoch,
@@ -286,14 +306,13 @@ def _fit(
     select = t.select_metric
     stopped_early = False
     while epoch < t.epochs and not stopped_early and step < planned:
-        train_set.set_epoch(epoch)
         train_sampler.set_epoch(
             epoch, start=min(batch_in_epoch * config.data.batch_size, train_sampler.per_rank)
         )
         step = train_one_epoch(
             model=model,
             criterion=criterion,
-            batches=_loader(train_set, train_sampler, config, t.seed + epoch),
+            batches=train_loader,
             optimizer=optimizer,
             epoch=epoch,
             step=step,
@@ -305,12 +324,14 @@ def _fit(
             max_steps=min(steps_per_epoch, batch_in_epoch + planned - step),
             scheduler=scheduler if per_step else None,
             on_step=step_hook,
+            report_at=report_at(step + 1),
+            channels_last=channels_last,
         )
         epoch, batch_in_epoch = epoch + 1, 0
         if epoch % t.val_every == 0 or epoch == t.epochs or step >= planned:
             result = evaluate(
                 unwrap(model),
-                _loader(val_set, val_sampler, config, 0),
+                val_loader,
                 gt_items=gt_items,
                 topology=topology,
                 device=dist.device,
