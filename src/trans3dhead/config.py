@@ -189,6 +189,9 @@ class DataConfig:
     blur_prob: float = 0.1
     noise_std: float = 0.02
     skip_bad: bool = False  # drop unreadable items (counted and logged) instead of stopping
+    # a cache of the training split (`trans3dhead data cache`): crops read from memory-mapped arrays
+    # instead of decoded, augmentation on the training device; None: decode the files
+    cache: str | None = None
 
 
 @dataclass

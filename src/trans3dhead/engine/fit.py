@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
+from trans3dhead.data.cache import CachedDataset
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
 from trans3dhead.data.io import DataError
 from trans3dhead.data.transforms import Augmentation
@@ -112,7 +113,38 @@ def _channels_last(config: Config, device: torch.device) -> bool:
     )
 
 
-def compute_mean_face(dataset: DAD3DHeadsDataset, *, batch_size: int = 64, workers: int = 0) -> torch.Tensor:
+def _train_set(config: Config, common: dict[str, Any]) -> DAD3DHeadsDataset | CachedDataset:
+    """The training split: the cache named by ``data.cache`` (checked against the run), else the files."""
+    if config.data.cache:
+        return CachedDataset(
+            config.data.cache,
+            train=True,
+            augmentation=_augmentation(config),
+            seed=common["seed"],
+            input_size=common["input_size"],
+            crop_style=common["crop_style"],
+            split=config.data.train_split,
+            assets=common["assets"],
+        )
+    return DAD3DHeadsDataset(
+        split=config.data.train_split,
+        train=True,
+        augmentation=_augmentation(config),
+        skip_bad=config.data.skip_bad,
+        **common,
+    )
+
+
+def _plain_train_set(config: Config, common: dict[str, Any]) -> DAD3DHeadsDataset | CachedDataset:
+    """The training split's evaluation crops, unaugmented (MARR's mean face)."""
+    if config.data.cache:
+        return CachedDataset(config.data.cache, input_size=common["input_size"], assets=common["assets"])
+    return DAD3DHeadsDataset(split=config.data.train_split, skip_bad=config.data.skip_bad, **common)
+
+
+def compute_mean_face(
+    dataset: DAD3DHeadsDataset | CachedDataset, *, batch_size: int = 64, workers: int = 0
+) -> torch.Tensor:
     """MARR's F_a (Eq. 4): the mean of the training set's GT 68 landmarks in normalised crop coordinates
     (evaluation crop, no augmentation), over the landmarks present in each image."""
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
@@ -201,13 +233,7 @@ def _fit(
         "crop_style": config.model.crop,
         "seed": t.seed,
     }
-    train_set = DAD3DHeadsDataset(
-        split=config.data.train_split,
-        train=True,
-        augmentation=_augmentation(config),
-        skip_bad=config.data.skip_bad,
-        **common,
-    )
+    train_set = _train_set(config, common)
     val_set = DAD3DHeadsDataset(split=config.data.val_split, skip_bad=config.data.skip_bad, **common)
     for dataset in (train_set, val_set):
         if not len(dataset):
@@ -250,7 +276,7 @@ def _fit(
         if t.init_from:
             _init_from(unwrap(model), t.init_from)
         if getattr(unwrap(model), "needs_mean_face", False):  # MARR "fixed" / "learned_mean" only
-            plain = DAD3DHeadsDataset(split=config.data.train_split, skip_bad=config.data.skip_bad, **common)
+            plain = _plain_train_set(config, common)
             blank = torch.zeros(assets.aux.num_landmarks, 2)
             mean = compute_mean_face(plain, workers=config.data.workers) if dist.is_main else blank
             unwrap(model).set_mean_face(dist.broadcast(mean.to(torch.float32)))

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from trans3dhead.config import TrainConfig
+from trans3dhead.data.device_augment import batch_to_device
 from trans3dhead.engine.step_window import NonFiniteLossError, StepWindow, parameters_finite
 from trans3dhead.types import Batch
 
@@ -156,7 +157,8 @@ def train_one_epoch(
     ``step`` is the global step before this epoch's first batch; returns the global step after the last.
     ``amp`` ("off", "bf16", "fp16") runs the forward under autocast; fp16 also needs ``scaler``.
     ``scheduler`` (optional) is stepped after every optimiser step.  ``channels_last`` feeds the images
-    in that memory format (the model should be converted too).
+    in that memory format (the model should be converted too).  Batches of the cache
+    (:mod:`trans3dhead.data.cache`) are augmented here, on ``device``.
 
     A step never waits for the device: losses and the finiteness checks stay there until a *report*,
     after every global step ``s`` with ``report_at(s)`` true (default: every step) and after the last
@@ -175,7 +177,7 @@ def train_one_epoch(
             continue
         if max_steps and batch_index >= max_steps:
             break
-        images, targets = _to_device(batch, device, channels_last=channels_last)
+        images, targets = batch_to_device(batch, device, channels_last=channels_last)
         with autocast:
             output = model(images)
             result = criterion(output, targets)
@@ -201,14 +203,6 @@ def train_one_epoch(
     if len(window):
         _report(window, on_step, step=step, batch_index=batch_index, lr=lr)
     return step
-
-
-def _to_device(batch: Batch, device: torch.device, *, channels_last: bool):
-    """Asynchronous copies (pinned batches); nothing is read back."""
-    images = batch.images.to(device, non_blocking=True)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    return images, batch.targets.to(device, non_blocking=True)
 
 
 def _update(total: torch.Tensor, *, model: nn.Module, optimizer, scaler, grad_clip: float) -> None:
