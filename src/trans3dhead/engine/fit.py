@@ -55,7 +55,7 @@ from trans3dhead.models.build import build_assets, build_criterion, build_model,
 from trans3dhead.models.marr import mean_face_from_landmarks
 from trans3dhead.outputs import undo_on_failure
 
-__all__ = ["FitResult", "fit", "compute_mean_face", "unwrap"]
+__all__ = ["FitResult", "fit", "build_augmentation", "compute_mean_face", "unwrap"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _augmentation(config: Config) -> Augmentation | None:
+def build_augmentation(config: Config) -> Augmentation | None:
+    """The training augmentation of ``config.data`` (None when ``data.augment`` is off)."""
     d = config.data
     if not d.augment:
         return None
@@ -119,7 +120,7 @@ def _train_set(config: Config, common: dict[str, Any]) -> DAD3DHeadsDataset | Ca
         return CachedDataset(
             config.data.cache,
             train=True,
-            augmentation=_augmentation(config),
+            augmentation=build_augmentation(config),
             seed=common["seed"],
             input_size=common["input_size"],
             crop_style=common["crop_style"],
@@ -129,7 +130,7 @@ def _train_set(config: Config, common: dict[str, Any]) -> DAD3DHeadsDataset | Ca
     return DAD3DHeadsDataset(
         split=config.data.train_split,
         train=True,
-        augmentation=_augmentation(config),
+        augmentation=build_augmentation(config),
         skip_bad=config.data.skip_bad,
         **common,
     )
