@@ -7,11 +7,15 @@ Without ``--data`` it first generates ``--count`` synthetic training items at ``
 (``trans3dhead synth``'s generator) in a temporary folder; then it writes the cache of the train split at
 ``--size`` px and times, with ``--workers`` loader processes (0: in this process, one core):
 
-- files: :class:`DAD3DHeadsDataset` for training (random box, the default augmentation): read, decode,
-  crop, warp, photometric, targets, per item;
+- files: :class:`DAD3DHeadsDataset` for training (random box, then the default augmentation or none):
+  read, decode, crop, warp, photometric, targets, per item;
 - cache: :class:`CachedDataset` for training: memory-mapped reads and each item's random numbers;
 - cache + batched augmentation here: the same, plus the augmentation that a GPU run does on the GPU
-  (``batch_to_device``) done on this CPU, to show what it costs where there is no GPU.
+  (``batch_to_device``: the random box always, the rest when augmenting) done on this CPU, to show what
+  it costs where there is no GPU.
+
+Each with the default augmentation (``Augmentation()``) and without (``data.augment: false``, as the
+paper configs train).
 
 Images per second over the batches after the first (worker start-up excluded).  Writes ``loader.json``
 and ``loader.md`` under ``--out`` when given.  Timings on a shared machine vary from run to run.
@@ -95,17 +99,21 @@ def images_per_s(batches: DataLoader, *, count: int, device: torch.device | None
 
 
 def measure(root: Path, cache: Path, *, assets: FlameAssets, size: int, batch: int, workers: int, count: int):
-    files = DAD3DHeadsDataset(
-        root=root, split="train", assets=assets, input_size=size, train=True, augmentation=Augmentation()
-    )
-    cached = CachedDataset(cache, train=True, augmentation=Augmentation(), input_size=size, assets=assets)
-    return {
-        "files": images_per_s(loader(files, batch=batch, workers=workers), count=count),
-        "cache": images_per_s(loader(cached, batch=batch, workers=workers), count=count),
-        "cache_plus_cpu_augment": images_per_s(
-            loader(cached, batch=batch, workers=workers), count=count, device=torch.device("cpu")
-        ),
-    }
+    """Images/s of each loader, with the default augmentation and without (the paper configs')."""
+    figures = {}
+    for name, aug in (("augmented", Augmentation()), ("plain", None)):
+        files = DAD3DHeadsDataset(
+            root=root, split="train", assets=assets, input_size=size, train=True, augmentation=aug
+        )
+        cached = CachedDataset(cache, train=True, augmentation=aug, input_size=size, assets=assets)
+        figures[name] = {
+            "files": images_per_s(loader(files, batch=batch, workers=workers), count=count),
+            "cache": images_per_s(loader(cached, batch=batch, workers=workers), count=count),
+            "cache_plus_cpu_augment": images_per_s(
+                loader(cached, batch=batch, workers=workers), count=count, device=torch.device("cpu")
+            ),
+        }
+    return figures
 
 
 def main() -> None:
@@ -154,14 +162,17 @@ def main() -> None:
         "workers": args.workers,
         "data": args.data or f"synthetic, {args.count} items at {args.image_size} px (PNG)",
         "cache_write_items_per_s": round(written["items_per_s"], 1),
-        "images_per_s": {k: round(v, 1) for k, v in figures.items()},
+        "images_per_s": {k: {n: round(v, 1) for n, v in f.items()} for k, f in figures.items()},
     }
+    a, p = figures["augmented"], figures["plain"]
     table = [
-        f"| loader ({args.workers or 'no'} workers, batch {args.batch}, {args.size} px) | images/s |",
-        "|---|---:|",
-        f"| files: decode PNG, crop, augment, targets | {figures['files']:.1f} |",
-        f"| cache: memory-mapped crops + random numbers | {figures['cache']:.1f} |",
-        f"| cache + the batched augmentation on this CPU | {figures['cache_plus_cpu_augment']:.1f} |",
+        f"| loader ({args.workers or 'no'} workers, batch {args.batch}, {args.size} px) "
+        "| augmented | plain (the paper configs) |",
+        "|---|---:|---:|",
+        f"| files: decode PNG, crop, (augment,) targets | {a['files']:.1f} | {p['files']:.1f} |",
+        f"| cache: memory-mapped crops + random numbers | {a['cache']:.1f} | {p['cache']:.1f} |",
+        "| cache + the batched augmentation on this CPU "
+        f"| {a['cache_plus_cpu_augment']:.1f} | {p['cache_plus_cpu_augment']:.1f} |",
     ]
     print("\n".join(table))
     if args.out:

@@ -44,4 +44,6 @@ def test_gpu_throughput_tiny_on_the_cpu(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "ls")])
     _script("loader_speed").main()
     figures = json.loads((tmp_path / "ls" / "loader.json").read_text())["images_per_s"]
-    assert set(figures) == {"files", "cache", "cache_plus_cpu_augment"} and min(figures.values()) > 0
+    assert set(figures) == {"augmented", "plain"}
+    for loaders in figures.values():
+        assert set(loaders) == {"files", "cache", "cache_plus_cpu_augment"} and min(loaders.values()) > 0

@@ -51,16 +51,17 @@ class DeviceAugment:
         extension, then the random similarity).
     box: (B, 4) the training crop's box (x0, y0, x1, y1) in cached-crop pixels (landmark presence).
     photometric: (B, 5) brightness, contrast and saturation factors, blur sigma (0: no blur), noise std
-        (0: no noise).
+        (0: no noise); None without photometric augmentation.
     """
 
     matrix: Tensor
     box: Tensor
-    photometric: Tensor
+    photometric: Tensor | None = None
 
     def to(self, device, non_blocking: bool = False) -> DeviceAugment:
+        moved = {k: getattr(self, k) for k in self.__dataclass_fields__}
         return DeviceAugment(
-            **{k: getattr(self, k).to(device, non_blocking=non_blocking) for k in self.__dataclass_fields__}
+            **{k: v if v is None else v.to(device, non_blocking=non_blocking) for k, v in moved.items()}
         )
 
 

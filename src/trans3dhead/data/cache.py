@@ -359,18 +359,15 @@ class CachedDataset(Dataset):
         )
         # the training crop's map composed with the inverse of the cached crop's: cached -> training px
         matrix = _compose(crop.affine_matrix(), _invert(cached.affine_matrix()))
-        photo = (1.0, 1.0, 1.0, 0.0, 0.0)
+        x0, y0, x1, y1 = crop.box
+        corners = cached.points_to_crop(np.array([[x0, y0], [x1, y1]], dtype=np.float64))
+        params = {"box": corners.reshape(4).astype(np.float32)}
         if self.augmentation is not None:
             matrix = _compose(self.augmentation.sample_matrix(rng, self.size), matrix)
             brightness, contrast, saturation, sigma, noise = photometric_params(self.augmentation, rng)
             photo = (brightness, contrast, saturation, sigma, self.augmentation.noise_std if noise else 0.0)
-        x0, y0, x1, y1 = crop.box
-        corners = cached.points_to_crop(np.array([[x0, y0], [x1, y1]], dtype=np.float64))
-        return {
-            "matrix": matrix.astype(np.float32),
-            "box": corners.reshape(4).astype(np.float32),
-            "photometric": np.asarray(photo, dtype=np.float32),
-        }
+            params["photometric"] = np.asarray(photo, dtype=np.float32)
+        return {**params, "matrix": matrix.astype(np.float32)}
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:

@@ -57,7 +57,9 @@ def augment_on_device(
 ) -> tuple[Tensor, HeadTargets]:
     """Augment cached crops (B, 3, S, S) float in [0, 1] and their targets (see the module docstring)."""
     matrix = params.matrix.to(torch.float32)
-    images = photometric_batch(warp_batch(images, matrix), params.photometric.to(torch.float32))
+    images = warp_batch(images, matrix)
+    if params.photometric is not None:
+        images = photometric_batch(images, params.photometric.to(torch.float32))
     return images, _map_targets(targets, matrix, params.box.to(torch.float32), images.shape[-1])
 
 
