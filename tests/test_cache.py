@@ -132,39 +132,42 @@ def test_cache_that_does_not_fit_the_run_is_refused(setup):
         CachedDataset(Path(config.data.root))
 
 
-def test_writer_resumes_after_a_kill_and_gives_the_same_cache(setup, tmp_path, monkeypatch):
-    root, _, config, assets, _ = setup
-    monkeypatch.setattr(cache_module, "FLUSH_EVERY", 2)
+def killed_after(count: int):
+    """A progress wrapper that interrupts the writer after ``count`` items."""
 
-    def killed_after_three(items):
+    def wrap(items):
         for n, item in enumerate(items):
-            if n == 3:
+            if n == count:
                 raise KeyboardInterrupt
             yield item
 
+    return wrap
+
+
+def test_writer_resumes_after_a_kill_and_gives_the_same_cache(setup, tmp_path, monkeypatch):
+    root, _, config, assets, _ = setup
+    monkeypatch.setattr(cache_module, "FLUSH_EVERY", 2)
+    args = {"root": config.data.root, "split": "train", "size": SIZE, "assets": assets}
     out = tmp_path / "c"
     with pytest.raises(KeyboardInterrupt):
-        write_cache(
-            root=config.data.root,
-            split="train",
-            out=out,
-            size=SIZE,
-            assets=assets,
-            progress=killed_after_three,
-        )
-    assert (
-        json.loads((out / "progress.json").read_text())["done"] == 2 and not (out / "manifest.json").exists()
-    )
+        write_cache(**args, out=out, progress=killed_after(3))
+    assert json.loads((out / "progress.json").read_text())["done"] == 2  # the last record before the kill
+    assert not (out / "manifest.json").exists()
     with pytest.raises(DataError, match="incomplete"):
         CachedDataset(out)
-    summary = write_cache(root=config.data.root, split="train", out=out, size=SIZE, assets=assets)
+    summary = write_cache(**args, out=out)
     assert (summary.items, summary.written) == (6, 4) and not (out / "progress.json").exists()
     for name in ("images", "projected", "box"):
         assert np.array_equal(np.load(out / f"{name}.npy"), np.load(root / "cache" / f"{name}.npy")), name
-    again = write_cache(root=config.data.root, split="train", out=out, size=SIZE, assets=assets)
-    assert again.written == 0
+    assert write_cache(**args, out=out).written == 0
     with pytest.raises(InputError, match=r"made with other settings \(size\)"):
-        write_cache(root=config.data.root, split="train", out=out, size=32, assets=assets)
+        write_cache(**{**args, "size": 32}, out=out)
+    # killed before any row: the folder is still this cache's, and starts again
+    early = tmp_path / "early"
+    with pytest.raises(KeyboardInterrupt):
+        write_cache(**args, out=early, progress=killed_after(0))
+    assert json.loads((early / "progress.json").read_text())["done"] == 0
+    assert write_cache(**args, out=early).written == 6
 
 
 def test_writer_refuses_bad_input_with_clear_errors(setup, tmp_path):

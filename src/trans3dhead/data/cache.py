@@ -186,7 +186,10 @@ def _store(arrays: dict[str, np.memmap], index: int, sample: Sample) -> None:
 def _open_array(path: Path, shape: tuple, dtype, *, create: bool) -> np.memmap:
     if create:
         return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
-    array = np.load(path, mmap_mode="r+")
+    try:
+        array = np.load(path, mmap_mode="r+")
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable ({exc}); remove the folder and start again") from None
     if array.shape != shape or array.dtype != dtype:
         raise InputError(f"{path}: a partial cache array of another shape; remove the folder and start again")
     return array
@@ -219,6 +222,7 @@ def _prepare(out: Path, settings: dict[str, Any]) -> tuple[int | None, list[str]
     if out.is_dir() and any(out.iterdir()):
         raise InputError(f"--out {out} is a folder that holds other files; choose a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
+    _record_progress(out, {}, settings, 0, [])  # from here on the folder is this cache's
     return 0, []
 
 
