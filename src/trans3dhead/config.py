@@ -198,6 +198,9 @@ class DataConfig:
     blur_prob: float = 0.1
     noise_std: float = 0.02
     skip_bad: bool = False  # drop unreadable items (counted and logged) instead of stopping
+    # a cache of the training split (`trans3dhead data cache`): crops read from memory-mapped arrays
+    # instead of decoded, augmentation on the training device; None: decode the files
+    cache: str | None = None
 
 
 @dataclass
@@ -232,7 +235,11 @@ class TrainConfig:
     deterministic: bool = False
     checkpoint_every: int = 0  # also checkpoint every N optimiser steps; 0 = only at epoch ends
     val_every: int = 1  # validate every N epochs
-    log_every: int = 10  # CSV log every N steps
+    # CSV log every N steps: losses are means over those steps, read from the device only then; a
+    # non-finite loss or weight is detected at the next log point (or checkpoint) and names its step
+    log_every: int = 10
+    # the model and its inputs in channels-last memory format: auto (on CUDA) | on | off
+    channels_last: str = "auto"
     tensorboard: bool = False
     max_steps_per_epoch: int = 0  # 0 = full epochs (a positive value shortens epochs for smoke runs)
     max_steps: int = 0  # stop after this many optimiser steps in all (0: the epochs decide); budgeted runs
@@ -262,6 +269,7 @@ _CHOICES = {
     ("model", "landmarks"): ("flame", "branch"),
     ("train", "schedule"): ("step", "plateau"),
     ("train", "amp"): ("off", "bf16", "fp16"),
+    ("train", "channels_last"): ("auto", "on", "off"),
     ("train", "select_metric"): ("nme_flame", "nme_branch", "pose_error"),
 }
 

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from trans3dhead.flame.layer import FlameOutput
 
-__all__ = ["HeadTargets", "Batch", "HeadOutput", "LossOutput"]
+__all__ = ["HeadTargets", "DeviceAugment", "Batch", "HeadOutput", "LossOutput"]
 
 
 @dataclass
@@ -36,19 +36,47 @@ class HeadTargets:
     rotation: Tensor
     euler: Tensor
 
-    def to(self, device) -> HeadTargets:
-        return HeadTargets(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
+    def to(self, device, non_blocking: bool = False) -> HeadTargets:
+        return HeadTargets(
+            **{k: getattr(self, k).to(device, non_blocking=non_blocking) for k in self.__dataclass_fields__}
+        )
+
+
+@dataclass
+class DeviceAugment:
+    """Per-item parameters of the training augmentation that runs on the device (cached data, see
+    :mod:`trans3dhead.data.device_augment`), drawn by the loader.
+
+    matrix: (B, 2, 3) affine in crop pixels from the cached crop to the training crop (the random box
+        extension, then the random similarity).
+    box: (B, 4) the training crop's box (x0, y0, x1, y1) in cached-crop pixels (landmark presence).
+    photometric: (B, 5) brightness, contrast and saturation factors, blur sigma (0: no blur), noise std
+        (0: no noise); None without photometric augmentation.
+    """
+
+    matrix: Tensor
+    box: Tensor
+    photometric: Tensor | None = None
+
+    def to(self, device, non_blocking: bool = False) -> DeviceAugment:
+        moved = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        return DeviceAugment(
+            **{k: v if v is None else v.to(device, non_blocking=non_blocking) for k, v in moved.items()}
+        )
 
 
 @dataclass
 class Batch:
     """A collated batch.
 
-    images: (B, 3, H, W) float in [0, 1] (models normalise internally with their own buffers).
+    images: (B, 3, H, W) float in [0, 1] (models normalise internally with their own buffers), or uint8
+        in [0, 255] for training batches of the cache (with ``augment``).
     targets: ground truth, or None for items without annotations (e.g. the test split).
     item_ids: the items' ids; crops: each item's :class:`~trans3dhead.geometry.crop.CropTransform`;
     attributes: each item's attribute dict (empty where the split has none);
     num_skipped: items of this batch dropped as bad (only with ``skip_bad``).
+    augment: the augmentation still to apply on the device (cached training batches), else None; the
+        targets are then those of the cached crop.
     """
 
     images: Tensor
@@ -57,6 +85,7 @@ class Batch:
     crops: list[Any] = field(default_factory=list)
     attributes: list[dict[str, Any]] = field(default_factory=list)
     num_skipped: int = 0
+    augment: DeviceAugment | None = None
 
 
 @dataclass

@@ -69,7 +69,7 @@ def train(args: argparse.Namespace) -> int:
     step_bar = tqdm(desc="train", unit="step", file=sys.stderr, leave=False, disable=not dist.is_main or None)
 
     def on_step(stats) -> None:
-        step_bar.update(1)
+        step_bar.update(stats.steps)  # called at log points only (train.log_every)
         step_bar.set_postfix(epoch=stats.epoch + 1, loss=f"{stats.loss:.4g}", it_s=f"{stats.items_per_s:.1f}")
 
     def on_epoch(epoch: int, metrics: dict) -> None:

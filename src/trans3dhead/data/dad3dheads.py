@@ -33,7 +33,7 @@ from trans3dhead.data.transforms import Augmentation, apply_affine, in_plane_rot
 from trans3dhead.flame.assets import FlameAssets
 from trans3dhead.geometry.crop import FIXED_EVAL_EXTENSION, CropTransform, random_extension
 from trans3dhead.geometry.rotation import matrix_to_euler
-from trans3dhead.types import Batch, HeadTargets
+from trans3dhead.types import Batch, DeviceAugment, HeadTargets
 
 __all__ = ["Sample", "DAD3DHeadsDataset", "collate", "gt_targets", "resolve_path"]
 
@@ -42,14 +42,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Sample:
-    """One model-ready item.  ``image`` (3, S, S) float32 in [0, 1]; ``targets`` (numpy, see
-    :class:`trans3dhead.types.HeadTargets` for shapes without the batch dim) or None without annotation."""
+    """One model-ready item.  ``image`` (3, S, S) float32 in [0, 1] (uint8 for a cached training item);
+    ``targets`` (numpy, see :class:`trans3dhead.types.HeadTargets` for shapes without the batch dim) or
+    None without annotation; ``augment``: a cached training item's augmentation still to apply on the
+    device (``matrix``, ``box``, ``photometric`` of :class:`trans3dhead.types.DeviceAugment`), else None."""
 
     image: np.ndarray
     item_id: str
     crop: CropTransform
     attributes: dict[str, Any]
     targets: dict[str, np.ndarray] | None
+    augment: dict[str, np.ndarray] | None = None
 
 
 def resolve_path(root: Path, split: str, relative: str, *, field: str, source: Path) -> Path:
@@ -155,21 +158,31 @@ class DAD3DHeadsDataset(Dataset):
         return len(self.entries)
 
     def set_epoch(self, epoch: int) -> None:
-        """Change the random streams (call once per epoch for fresh augmentations)."""
+        """Change the random streams (call once per epoch for fresh augmentations); an ``(epoch, index)``
+        key, as :class:`~trans3dhead.engine.sampler.EpochSampler` yields with ``tag_epoch``, overrides it
+        (loader workers that live across epochs never see this call)."""
         self.epoch = epoch
 
-    def __getitem__(self, index: int) -> Sample | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample | None:
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         try:
-            return self._load(index)
+            return self._load(index, epoch)
         except DataError as exc:
             if not self.skip_bad:
                 raise
             logger.warning("skipping bad item %s: %s", self.entries[index]["item_id"], exc)
             return None
 
-    def _load(self, index: int) -> Sample:
+    def load_uint8(self, index: int) -> Sample:
+        """The item's evaluation crop as uint8 (S, S, 3), before the float conversion, and its targets
+        (what :mod:`trans3dhead.data.cache` stores); bad items raise :class:`DataError`."""
+        if self.train:
+            raise ValueError("load_uint8 gives the evaluation crop: use a dataset with train=False")
+        return self._load(index, self.epoch, uint8=True)
+
+    def _load(self, index: int, epoch: int, *, uint8: bool = False) -> Sample:
         entry = self.entries[index]
-        rng = np.random.default_rng([self.seed, self.epoch, index])
+        rng = np.random.default_rng([self.seed, epoch, index])
         image_path = resolve_path(
             self.root, self.split, entry["img_path"], field="img_path", source=self.metadata_path
         )
@@ -185,11 +198,13 @@ class DAD3DHeadsDataset(Dataset):
             )
         except ValueError as exc:
             raise DataError(f"{self.metadata_path}: item {entry['item_id']}: field 'bbox': {exc}") from exc
-        pixels = crop.warp_image(image).astype(np.float32) / 255.0
-        matrix = None
-        if self.train and self.augmentation is not None:
-            matrix = self.augmentation.sample_matrix(rng, self.input_size)
-            pixels = photometric(warp(pixels, matrix, self.input_size), self.augmentation, rng)
+        pixels, matrix = crop.warp_image(image), None  # uint8 (S, S, 3)
+        if not uint8:
+            pixels = pixels.astype(np.float32) / 255.0
+            if self.train and self.augmentation is not None:
+                matrix = self.augmentation.sample_matrix(rng, self.input_size)
+                pixels = photometric(warp(pixels, matrix, self.input_size), self.augmentation, rng)
+            pixels = np.ascontiguousarray(pixels.transpose(2, 0, 1))
         targets = None
         if self.annotations:
             path = resolve_path(
@@ -218,7 +233,7 @@ class DAD3DHeadsDataset(Dataset):
             if bad:
                 raise DataError(f"{path}: the camera gives non-finite targets {bad} (values beyond float32)")
         return Sample(
-            image=np.ascontiguousarray(pixels.transpose(2, 0, 1)),
+            image=pixels,
             item_id=entry["item_id"],
             crop=crop,
             attributes=dict(entry["attributes"]),
@@ -237,6 +252,11 @@ def collate(samples: list[Sample | None]) -> Batch | None:
         targets = HeadTargets(
             **{key: torch.from_numpy(np.stack([s.targets[key] for s in kept])) for key in kept[0].targets}
         )
+    augment = None
+    if all(s.augment is not None for s in kept):
+        augment = DeviceAugment(
+            **{key: torch.from_numpy(np.stack([s.augment[key] for s in kept])) for key in kept[0].augment}
+        )
     return Batch(
         images=torch.from_numpy(np.stack([s.image for s in kept])),
         targets=targets,
@@ -244,4 +264,5 @@ def collate(samples: list[Sample | None]) -> Batch | None:
         crops=[s.crop for s in kept],
         attributes=[s.attributes for s in kept],
         num_skipped=len(samples) - len(kept),
+        augment=augment,
     )

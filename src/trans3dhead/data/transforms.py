@@ -18,7 +18,7 @@ import numpy as np
 
 from trans3dhead.errors import InputError
 
-__all__ = ["Augmentation", "similarity_matrix", "apply_affine", "photometric"]
+__all__ = ["Augmentation", "similarity_matrix", "apply_affine", "photometric", "photometric_params"]
 
 
 @dataclass(frozen=True)
@@ -85,19 +85,34 @@ def warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
-def photometric(image: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
-    """Random brightness / contrast / saturation, blur and noise on a float [0, 1] (H, W, 3) image."""
-    out = image.astype(np.float32, copy=True)
+def photometric_params(
+    aug: Augmentation, rng: np.random.Generator
+) -> tuple[float, float, float, float, bool]:
+    """Draw the random photometric factors: (brightness, contrast, saturation, blur sigma (0: none), whether
+    to add noise).  Draws from ``rng`` in :func:`photometric`'s order (the noise field itself comes after)."""
+    brightness = contrast = saturation = 1.0
     if aug.color > 0:
         brightness = 1 + rng.uniform(-aug.color, aug.color)
         contrast = 1 + rng.uniform(-aug.color, aug.color)
         saturation = 1 + rng.uniform(-aug.color, aug.color)
+    sigma = 0.0
+    if aug.blur_prob > 0 and rng.uniform() < aug.blur_prob:
+        sigma = float(rng.uniform(0.5, 1.5))
+    noise = bool(aug.noise_std > 0 and rng.uniform() < 0.2)
+    return brightness, contrast, saturation, sigma, noise
+
+
+def photometric(image: np.ndarray, aug: Augmentation, rng: np.random.Generator) -> np.ndarray:
+    """Random brightness / contrast / saturation, blur and noise on a float [0, 1] (H, W, 3) image."""
+    out = image.astype(np.float32, copy=True)
+    brightness, contrast, saturation, sigma, noise = photometric_params(aug, rng)
+    if aug.color > 0:
         grey = out.mean(axis=2, keepdims=True)
         out = grey + saturation * (out - grey)
         out = (out - out.mean()) * contrast + out.mean()
         out = out * brightness
-    if aug.blur_prob > 0 and rng.uniform() < aug.blur_prob:
-        out = cv2.GaussianBlur(out, (0, 0), sigmaX=float(rng.uniform(0.5, 1.5)))
-    if aug.noise_std > 0 and rng.uniform() < 0.2:
+    if sigma > 0:
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=sigma)
+    if noise:
         out = out + rng.normal(0.0, aug.noise_std, size=out.shape).astype(np.float32)
     return np.clip(out, 0.0, 1.0)

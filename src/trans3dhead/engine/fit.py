@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
+from trans3dhead.data.cache import CachedDataset
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
 from trans3dhead.data.io import DataError
 from trans3dhead.data.transforms import Augmentation
@@ -54,7 +55,7 @@ from trans3dhead.models.build import build_assets, build_criterion, build_model,
 from trans3dhead.models.marr import mean_face_from_landmarks
 from trans3dhead.outputs import undo_on_failure
 
-__all__ = ["FitResult", "fit", "compute_mean_face", "unwrap"]
+__all__ = ["FitResult", "fit", "build_augmentation", "compute_mean_face", "unwrap"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _augmentation(config: Config) -> Augmentation | None:
+def build_augmentation(config: Config) -> Augmentation | None:
+    """The training augmentation of ``config.data`` (None when ``data.augment`` is off)."""
     d = config.data
     if not d.augment:
         return None
@@ -90,7 +92,9 @@ def _augmentation(config: Config) -> Augmentation | None:
     )
 
 
-def _loader(dataset, sampler, config: Config, seed: int) -> DataLoader:
+def _loader(dataset, sampler, config: Config, seed: int, device: torch.device) -> DataLoader:
+    """One loader for the whole run: its workers live across epochs (the sampler tags each index with its
+    epoch, see EpochSampler); batches are pinned for asynchronous copies to a CUDA device."""
     # A private generator keeps DataLoader's worker seeding off the global RNG (exact resumes).
     return DataLoader(
         dataset,
@@ -99,12 +103,49 @@ def _loader(dataset, sampler, config: Config, seed: int) -> DataLoader:
         num_workers=config.data.workers,
         collate_fn=collate,
         generator=torch.Generator().manual_seed(seed),
-        persistent_workers=False,
-        pin_memory=False,
+        persistent_workers=config.data.workers > 0,
+        pin_memory=device.type == "cuda",
     )
 
 
-def compute_mean_face(dataset: DAD3DHeadsDataset, *, batch_size: int = 64, workers: int = 0) -> torch.Tensor:
+def _channels_last(config: Config, device: torch.device) -> bool:
+    return config.train.channels_last == "on" or (
+        config.train.channels_last == "auto" and device.type == "cuda"
+    )
+
+
+def _train_set(config: Config, common: dict[str, Any]) -> DAD3DHeadsDataset | CachedDataset:
+    """The training split: the cache named by ``data.cache`` (checked against the run), else the files."""
+    if config.data.cache:
+        return CachedDataset(
+            config.data.cache,
+            train=True,
+            augmentation=build_augmentation(config),
+            seed=common["seed"],
+            input_size=common["input_size"],
+            crop_style=common["crop_style"],
+            split=config.data.train_split,
+            assets=common["assets"],
+        )
+    return DAD3DHeadsDataset(
+        split=config.data.train_split,
+        train=True,
+        augmentation=build_augmentation(config),
+        skip_bad=config.data.skip_bad,
+        **common,
+    )
+
+
+def _plain_train_set(config: Config, common: dict[str, Any]) -> DAD3DHeadsDataset | CachedDataset:
+    """The training split's evaluation crops, unaugmented (MARR's mean face)."""
+    if config.data.cache:
+        return CachedDataset(config.data.cache, input_size=common["input_size"], assets=common["assets"])
+    return DAD3DHeadsDataset(split=config.data.train_split, skip_bad=config.data.skip_bad, **common)
+
+
+def compute_mean_face(
+    dataset: DAD3DHeadsDataset | CachedDataset, *, batch_size: int = 64, workers: int = 0
+) -> torch.Tensor:
     """MARR's F_a (Eq. 4): the mean of the training set's GT 68 landmarks in normalised crop coordinates
     (evaluation crop, no augmentation), over the landmarks present in each image."""
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
@@ -176,6 +217,9 @@ def _fit(
     # a resumed run takes every weight from its checkpoint, whatever the weights file's fate since
     built = config if checkpoint is None else without_pretrained(config)
     model = build_model(built, assets).to(dist.device)
+    channels_last = _channels_last(config, dist.device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     criterion = build_criterion(config, unwrap(model).flame)
     optimizer = build_optimizer(model, t)
     if t.amp == "fp16" and dist.device.type != "cuda":
@@ -190,13 +234,7 @@ def _fit(
         "crop_style": config.model.crop,
         "seed": t.seed,
     }
-    train_set = DAD3DHeadsDataset(
-        split=config.data.train_split,
-        train=True,
-        augmentation=_augmentation(config),
-        skip_bad=config.data.skip_bad,
-        **common,
-    )
+    train_set = _train_set(config, common)
     val_set = DAD3DHeadsDataset(split=config.data.val_split, skip_bad=config.data.skip_bad, **common)
     for dataset in (train_set, val_set):
         if not len(dataset):
@@ -204,9 +242,11 @@ def _fit(
                 f"{dataset.metadata_path}: no items to {'train' if dataset.train else 'validate'} on"
             )
     train_sampler = EpochSampler(
-        len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size
+        len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size, tag_epoch=True
     )
     val_sampler = EpochSampler(len(val_set), shuffle=False, rank=dist.rank, world_size=dist.world_size)
+    train_loader = _loader(train_set, train_sampler, config, t.seed, dist.device)
+    val_loader = _loader(val_set, val_sampler, config, 0, dist.device)
     _, gt_items = load_gt_items(config.data.root, config.data.val_split, skip_bad=config.data.skip_bad)
     topology = BenchmarkTopology.from_assets(assets)
     steps_per_epoch = math.ceil(len(train_sampler) / config.data.batch_size)
@@ -237,7 +277,7 @@ def _fit(
         if t.init_from:
             _init_from(unwrap(model), t.init_from)
         if getattr(unwrap(model), "needs_mean_face", False):  # MARR "fixed" / "learned_mean" only
-            plain = DAD3DHeadsDataset(split=config.data.train_split, skip_bad=config.data.skip_bad, **common)
+            plain = _plain_train_set(config, common)
             blank = torch.zeros(assets.aux.num_landmarks, 2)
             mean = compute_mean_face(plain, workers=config.data.workers) if dist.is_main else blank
             unwrap(model).set_mean_face(dist.broadcast(mean.to(torch.float32)))
@@ -264,8 +304,15 @@ def _fit(
             },
         )
 
+    def report_at(first: int) -> Callable[[int], bool]:
+        """The steps whose losses are read from the device (see train_one_epoch): the epoch's first, every
+        log_every-th and every checkpoint_every-th."""
+        return lambda s: (
+            s == first or s % t.log_every == 0 or bool(t.checkpoint_every and s % t.checkpoint_every == 0)
+        )
+
     def step_hook(stats: StepStats) -> None:
-        if log is not None and (stats.step % t.log_every == 0 or stats.batch_index == 1):
+        if log is not None:
             log.train(
                 {
                     "epoch": stats.epoch,
@@ -286,14 +333,13 @@ def _fit(
     select = t.select_metric
     stopped_early = False
     while epoch < t.epochs and not stopped_early and step < planned:
-        train_set.set_epoch(epoch)
         train_sampler.set_epoch(
             epoch, start=min(batch_in_epoch * config.data.batch_size, train_sampler.per_rank)
         )
         step = train_one_epoch(
             model=model,
             criterion=criterion,
-            batches=_loader(train_set, train_sampler, config, t.seed + epoch),
+            batches=train_loader,
             optimizer=optimizer,
             epoch=epoch,
             step=step,
@@ -305,12 +351,14 @@ def _fit(
             max_steps=min(steps_per_epoch, batch_in_epoch + planned - step),
             scheduler=scheduler if per_step else None,
             on_step=step_hook,
+            report_at=report_at(step + 1),
+            channels_last=channels_last,
         )
         epoch, batch_in_epoch = epoch + 1, 0
         if epoch % t.val_every == 0 or epoch == t.epochs or step >= planned:
             result = evaluate(
                 unwrap(model),
-                _loader(val_set, val_sampler, config, 0),
+                val_loader,
                 gt_items=gt_items,
                 topology=topology,
                 device=dist.device,

@@ -5,8 +5,6 @@ Importable and tested on their own; :mod:`trans3dhead.engine.fit` puts them toge
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -15,6 +13,8 @@ import torch
 from torch import nn
 
 from trans3dhead.config import TrainConfig
+from trans3dhead.data.device_augment import batch_to_device
+from trans3dhead.engine.step_window import NonFiniteLossError, StepWindow, parameters_finite
 from trans3dhead.types import Batch
 
 __all__ = [
@@ -25,31 +25,16 @@ __all__ = [
     "build_scheduler",
     "steps_per_step",
     "train_one_epoch",
+    "use_fused_adam",
 ]
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss, or the parameters after an update, became NaN or infinite; the message names the epoch,
-    the step and the batch's item ids.  Raised before anything of that step is logged or checkpointed."""
-
-    def __init__(
-        self, *, epoch: int, step: int, item_ids: list[str], losses: dict[str, float], what: str = "loss"
-    ) -> None:
-        self.epoch, self.step, self.item_ids, self.losses = epoch, step, item_ids, losses
-        shown = ", ".join(item_ids[:16]) + (f" (+{len(item_ids) - 16} more)" if len(item_ids) > 16 else "")
-        terms = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-        super().__init__(f"non-finite {what} at epoch {epoch} step {step} ({terms}); batch items: {shown}")
-
-
-def _parameters_finite(model: nn.Module) -> bool:
-    params = [p.detach() for p in model.parameters() if p.requires_grad]
-    return bool(torch.isfinite(torch.stack(torch._foreach_norm(params))).all()) if params else True
 
 
 @dataclass
 class StepStats:
-    """What a training step reports: epoch, global step, batch index in the epoch, weighted loss, the
-    named unweighted losses, learning rate of the head parameters, items/s of this step, skipped items."""
+    """What a report says about the ``steps`` optimiser steps since the previous one: epoch, global step
+    and batch index in the epoch of the last of them, their mean weighted loss and mean named unweighted
+    losses, the learning rate of the head parameters at the last step, items/s over the window (wall
+    time, data loading included) and the items skipped as bad."""
 
     epoch: int
     step: int
@@ -59,10 +44,14 @@ class StepStats:
     lr: float = 0.0
     items_per_s: float = 0.0
     skipped: int = 0
+    steps: int = 1
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
-    """Adam with two groups: the backbone at ``lr * backbone_lr_mult``, everything else at ``lr``."""
+    """Adam with two groups: the backbone at ``lr * backbone_lr_mult``, everything else at ``lr``.
+
+    Fused (one kernel for the whole update, no host sync even with a gradient scaler) when every
+    parameter is a CUDA float tensor; the default implementation elsewhere (the CPU)."""
     backbone = getattr(model, "backbone", None)
     backbone_ids = {id(p) for p in backbone.parameters()} if backbone is not None else set()
     groups = [
@@ -77,9 +66,16 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
             "lr": config.lr,
         },
     ]
+    params = [p for g in groups for p in g["params"]]
+    fused = {"fused": True} if use_fused_adam(params) else {}
     return torch.optim.Adam(
-        [g for g in groups if g["params"]], lr=config.lr, weight_decay=config.weight_decay
+        [g for g in groups if g["params"]], lr=config.lr, weight_decay=config.weight_decay, **fused
     )
+
+
+def use_fused_adam(params: list[torch.Tensor]) -> bool:
+    """Whether Adam should run fused: only on CUDA, and only when every parameter there is a float."""
+    return bool(params) and all(p.is_cuda and p.is_floating_point() for p in params)
 
 
 class StepSchedule:
@@ -153,68 +149,93 @@ def train_one_epoch(
     max_steps: int = 0,
     scheduler=None,
     on_step: Callable[[StepStats], None] | None = None,
+    report_at: Callable[[int], bool] | None = None,
+    channels_last: bool = False,
 ) -> int:
     """Train over ``batches`` (None entries, batches whose items were all bad, are skipped).
 
     ``step`` is the global step before this epoch's first batch; returns the global step after the last.
     ``amp`` ("off", "bf16", "fp16") runs the forward under autocast; fp16 also needs ``scaler``.
-    ``scheduler`` (optional) is stepped after every optimiser step; ``on_step`` is called after every
-    optimiser step (progress bars, logs, checkpoints).  A non-finite loss
-    raises :class:`NonFiniteLossError` before any parameter is touched.
+    ``scheduler`` (optional) is stepped after every optimiser step.  ``channels_last`` feeds the images
+    in that memory format (the model should be converted too).  Batches of the cache
+    (:mod:`trans3dhead.data.cache`) are augmented here, on ``device``.
+
+    A step never waits for the device: losses and the finiteness checks stay there until a *report*,
+    after every global step ``s`` with ``report_at(s)`` true (default: every step) and after the last
+    step.  A report reads the steps since the previous one in one transfer and calls ``on_step`` with
+    their means (logs, progress bars, checkpoints belong there).  A non-finite loss, or non-finite
+    parameters after an update, raises :class:`NonFiniteLossError` at the report that sees it, naming
+    the first bad step and its items (see :mod:`trans3dhead.engine.step_window`); at a report step a
+    non-finite loss raises before any parameter is touched.
     """
     model.train()
     autocast = _autocast(amp, device, scaler)
-    batch_index = first_batch_index
+    window = StepWindow(epoch=epoch)
+    batch_index, lr = first_batch_index, 0.0
     for batch in batches:
         if batch is None:
             continue
         if max_steps and batch_index >= max_steps:
             break
-        start = time.perf_counter()
-        images, targets = batch.images.to(device, non_blocking=True), batch.targets.to(device)
+        images, targets = batch_to_device(batch, device, channels_last=channels_last)
         with autocast:
             output = model(images)
             result = criterion(output, targets)
-        losses = {k: float(v.detach()) for k, v in result.losses.items()}
-        if not math.isfinite(float(result.total.detach())):
-            raise NonFiniteLossError(epoch=epoch, step=step + 1, item_ids=batch.item_ids, losses=losses)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(result.total).backward()
-            scaler.unscale_(optimizer)
-        else:
-            result.total.backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        if not _parameters_finite(model):
-            raise NonFiniteLossError(
-                epoch=epoch,
-                step=step + 1,
-                item_ids=batch.item_ids,
-                losses=losses,
-                what="parameters after the update",
-            )
+        report = report_at is None or report_at(step + 1)
+        window.add_losses(
+            step=step + 1,
+            item_ids=batch.item_ids,
+            skipped=batch.num_skipped,
+            total=result.total,
+            losses=result.losses,
+        )
+        if report:
+            window.check()  # host sync: a bad loss of this window raises before this step's update
+        _update(result.total, model=model, optimizer=optimizer, scaler=scaler, grad_clip=grad_clip)
+        window.add_update(parameters_finite(model))
         lr = optimizer.param_groups[-1]["lr"]  # the lr this update used
         if scheduler is not None:
             scheduler.step()
         step += 1
         batch_index += 1
-        if on_step is not None:
-            on_step(
-                StepStats(
-                    epoch=epoch,
-                    step=step,
-                    batch_index=batch_index,
-                    loss=float(result.total.detach()),
-                    losses=losses,
-                    lr=lr,
-                    items_per_s=len(batch.item_ids) / (time.perf_counter() - start),
-                    skipped=batch.num_skipped,
-                )
-            )
+        if report:
+            _report(window, on_step, step=step, batch_index=batch_index, lr=lr)
+    if len(window):
+        _report(window, on_step, step=step, batch_index=batch_index, lr=lr)
     return step
+
+
+def _update(total: torch.Tensor, *, model: nn.Module, optimizer, scaler, grad_clip: float) -> None:
+    """Backward and one optimiser step (gradient scaling and clipping as configured)."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(total).backward()
+        scaler.unscale_(optimizer)
+    else:
+        total.backward()
+    if grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+
+
+def _report(window: StepWindow, on_step, *, step: int, batch_index: int, lr: float) -> None:
+    stats = window.check()  # host sync: the window's losses and finiteness flags
+    window.reset()
+    if on_step is not None:
+        on_step(
+            StepStats(
+                epoch=window.epoch,
+                step=step,
+                batch_index=batch_index,
+                loss=stats.loss,
+                losses=stats.losses,
+                lr=lr,
+                items_per_s=stats.items_per_s,
+                skipped=stats.skipped,
+                steps=stats.steps,
+            )
+        )

@@ -3,7 +3,9 @@
 The order of an epoch depends only on (seed, epoch): the same permutation on every rank, split into
 interleaved shards (rank r takes positions r, r + world, ...; the permutation is padded by wrapping so
 every rank has the same number of items, as torch's DistributedSampler does).  ``start`` skips the
-items a resumed run already consumed in the interrupted epoch without loading them.
+items a resumed run already consumed in the interrupted epoch without loading them.  With ``tag_epoch``
+it yields ``(epoch, index)`` keys, so that datasets in loader workers that live across epochs
+(``persistent_workers``) draw each epoch's augmentations without being told of the epoch.
 """
 
 from __future__ import annotations
@@ -17,15 +19,23 @@ from torch.utils.data import Sampler
 __all__ = ["EpochSampler"]
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(Sampler):
     def __init__(
-        self, size: int, *, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1
+        self,
+        size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        tag_epoch: bool = False,
     ) -> None:
         if size <= 0:
             raise ValueError(f"cannot sample from an empty dataset (size={size})")
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside [0, {world_size})")
         self.size, self.shuffle, self.seed, self.rank, self.world_size = size, shuffle, seed, rank, world_size
+        self.tag_epoch = tag_epoch
         self.epoch = 0
         self.start = 0
 
@@ -49,8 +59,9 @@ class EpochSampler(Sampler[int]):
         order = (order * math.ceil(total / self.size))[:total]  # pad by wrapping
         return order[self.rank :: self.world_size]
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices()[self.start :])
+    def __iter__(self) -> Iterator[int | tuple[int, int]]:
+        indices = self.indices()[self.start :]
+        return iter([(self.epoch, i) for i in indices] if self.tag_epoch else indices)
 
     def __len__(self) -> int:
         return self.per_rank - self.start
