@@ -17,6 +17,7 @@ import torch
 from trans3dhead.flame.params import ParamLayout
 from trans3dhead.geometry import CropTransform, matrix_to_euler, ortho_camera_matrix, ortho_project_3d
 from trans3dhead.inference.boxes import Detection
+from trans3dhead.inference.confidence import head_confidence
 from trans3dhead.inference.prediction import HeadPrediction
 from trans3dhead.types import HeadOutput
 
@@ -43,20 +44,24 @@ def heatmap_argmax(heatmaps: torch.Tensor, stride: int = HEATMAP_STRIDE) -> torc
 
 @dataclass(frozen=True)
 class MeshInfo:
-    """What the predictions need from the FLAME layer: faces (F, 3), the layout, the dense subsets."""
+    """What the predictions need besides the network output: the FLAME layer's faces (F, 3), layout and
+    dense subsets, and whether the model has a landmark branch (without one, ``HeadOutput.landmarks`` are
+    the FLAME landmarks and the heads get no confidence)."""
 
     faces: np.ndarray
     layout: ParamLayout
     dense: dict[str, np.ndarray]
+    landmark_branch: bool = True
 
     @classmethod
-    def from_flame(cls, flame: torch.nn.Module) -> MeshInfo:
+    def from_flame(cls, flame: torch.nn.Module, *, landmark_branch: bool = True) -> MeshInfo:
         dense = {
             name.removeprefix("dense_"): flame.subset(name).cpu().numpy()
             for name in flame.subset_names
             if name.startswith("dense_")
         }
-        return cls(faces=flame.faces.cpu().numpy().astype(np.int64), layout=flame.layout, dense=dense)
+        faces = flame.faces.cpu().numpy().astype(np.int64)
+        return cls(faces=faces, layout=flame.layout, dense=dense, landmark_branch=landmark_branch)
 
 
 def _chosen(source: str, flame_2d: np.ndarray, branch: np.ndarray, output: HeadOutput, i: int, crop):
@@ -90,6 +95,9 @@ def _one(
     if crop.style == "reference":
         branch_crop = branch_crop.clip(0.0, size)  # the reference predictor clips them to the crop
     branch = crop.points_to_image(branch_crop)
+    confidence, failed = head_confidence(
+        landmarks_3d[:, :2], branch if mesh.landmark_branch else None, detection.box
+    )
     return HeadPrediction(
         box=np.asarray(detection.box, np.float64),
         score=detection.score,
@@ -110,6 +118,8 @@ def _one(
         camera=ortho_camera_matrix(rotation, scale, translation, image_size=size).numpy(),
         params=params.numpy(),
         layout=mesh.layout,
+        confidence=confidence,
+        failed=failed,
     )
 
 
