@@ -22,7 +22,8 @@ Each ``--threads`` value sets ONNX Runtime's intra-op threads and ``torch.set_nu
 gets ``--runs`` timed calls after warm-up, split into ``--rounds`` rounds taken in turn across the models,
 so that load changes on a shared machine hit every model alike; the table gives the median and the 90th
 percentile of all timed calls, and the fastest call (what the model costs when nothing else interrupts
-it: the figure to compare on a busy machine).  ``x reference`` is the median over the reference's.  Run it with ``OMP_NUM_THREADS`` equal to the largest thread count.
+it: the figure to compare on a busy machine).  ``x reference`` is the median over the reference's.  Run
+it with ``OMP_NUM_THREADS`` equal to the largest thread count.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ from trans3dhead.models.build import build_assets, build_model
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = ("configs/cpu/trans3dhead_lite.yaml", "configs/cpu/trans3dhead_mnv2_160.yaml")
 #: MobileNet-v1's separable blocks: (output channels at width 1, stride of the depthwise convolution).
-_MOBILENET_V1 = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5, (1024, 2), (1024, 1))
+_MOBILENET_V1 = (
+    *((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)),
+    *[(512, 1)] * 5,
+    *((1024, 2), (1024, 1)),
+)
 _WARMUP = 10
 
 
@@ -154,8 +159,9 @@ def _subjects(configs: list[str], folder: Path) -> tuple[list[Subject], dict[str
         name, size, m = Path(config_path).stem, config.model.input_size, config.model
         params = sum(p.numel() for p in model.parameters())
         about[name] = (
-            f"{m.backbone} {size} px, d_model {m.d_model}, FFN {m.dim_feedforward}, {m.decoder_layers} decoder "
-            f"layers, {model.param_branch.query_pos.shape[0]} 3DMM queries, K = {model.flame.num_params}"
+            f"{m.backbone} {size} px, d_model {m.d_model}, FFN {m.dim_feedforward}, {m.decoder_layers} "
+            f"decoder layers, {model.param_branch.query_pos.shape[0]} 3DMM queries, "
+            f"K = {model.flame.num_params}"
         )
         crop = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
         full = export_onnx(model, folder / f"{name}.onnx")
