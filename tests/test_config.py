@@ -61,6 +61,8 @@ def test_round_trip(tmp_path):
         ({"data": {"augment": "yes"}}, r"data\.augment: expected true/false"),
         ({"train": {"lr": "fast"}}, r"train\.lr: expected a number, got 'fast'"),
         ({"train": "fast"}, r"<config>\.train: expected a mapping"),
+        ({"model": {"params_per_query": 0}}, r"model\.params_per_query must be positive"),
+        ({"model": {"arch": "dad3dnet", "params_per_query": 25}}, "params_per_query applies to Trans3DHead"),
     ],
 )
 def test_errors_name_the_key(data, message):

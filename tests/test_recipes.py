@@ -135,6 +135,7 @@ CHANGES = {
         "marr": "off",
         "multitask": False,
         "readout": "per_query",
+        "params_per_query": 25,
     },
     "dad3dnet": {
         "backbone": "resnet34",
@@ -162,6 +163,7 @@ NOT_USED = {
     "marr": "Trans3DHead only",
     "multitask": "Trans3DHead only",
     "readout": "Trans3DHead only",
+    "params_per_query": "Trans3DHead only (a config error for DAD-3DNet)",
 }
 
 

@@ -13,7 +13,7 @@ from trans3dhead.geometry.rotation import matrix_to_euler
 from trans3dhead.losses import TRANS3DHEAD_WEIGHTS, HeadCriterion
 from trans3dhead.models.marr import LandmarkHead, mean_face_from_landmarks
 from trans3dhead.models.positional import SinePositionEncoding, sine_position_encoding
-from trans3dhead.models.trans3dhead import Trans3DHead, initial_params
+from trans3dhead.models.trans3dhead import Trans3DHead, initial_params, query_slots
 from trans3dhead.types import HeadTargets
 
 SIZE = 64  # crop size: a 2 x 2 memory at stride 32
@@ -72,6 +72,8 @@ VARIANTS = [
     {"num_decoder_layers": 1},
     {"multitask": False},  # Table 7 only-3DMM
     {"multitask": False, "qamem": "both", "mqinit": "both"},
+    {"params_per_query": 4},  # grouped 3DMM queries (the lite configs)
+    {"params_per_query": 4, "readout": "per_query", "qamem": "both", "mqinit": "both"},
 ]
 
 
@@ -93,7 +95,9 @@ def test_variant_forward_backward(flame, variant):
     for name, p in model.named_parameters():
         assert p.grad is not None, f"{name} got no gradient"
         assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
-    assert model.param_branch.readout.weight.grad.abs().sum() > 0
+    branch = model.param_branch
+    readout = branch.readout.weight if branch.readout_mode == "shared" else branch.readout_weight
+    assert readout.grad.abs().sum() > 0
     assert model.backbone.conv.weight.grad.abs().sum() > 0
 
 
@@ -302,3 +306,47 @@ def test_per_query_readout_starts_at_the_initial_head_and_learns_per_parameter(f
     per_query(images).params[:, 0].sum().backward()
     grad = per_query.param_branch.readout_weight.grad
     assert grad[0].abs().sum() > 0 and grad[1:].abs().sum() == 0  # parameter 0's own weights only
+
+
+def test_query_slots_cut_every_block_into_near_equal_chunks():
+    assert query_slots((3, 2), 1) == (5, (0, 1, 2, 3, 4))  # the paper: one query per value
+    # G = 2: block 3 -> chunks of 2 + 1 (queries 0, 1), block 2 -> one chunk (query 2); slot = q * G + j
+    assert query_slots((3, 2), 2) == (3, (0, 1, 2, 4, 5))
+    queries, slots = query_slots((300, 100, 3, 6, 3, 1), 25)  # FLAME's 413 values
+    assert queries == 12 + 4 + 1 + 1 + 1 + 1 and len(set(slots)) == 413 and max(slots) < queries * 25
+    with pytest.raises(ValueError, match="params_per_query must be a positive integer"):
+        query_slots((3,), 0)
+
+
+@pytest.mark.parametrize("readout", ["shared", "per_query"])
+def test_grouped_queries_read_every_parameter_from_its_own_query(flame, readout):
+    model = build(flame, params_per_query=4, readout=readout).eval()
+    blocks = tuple(flame.layout.sizes.values())  # (6, 4, 3, 6, 3, 1)
+    queries, slots = query_slots(blocks, 4)
+    assert model.param_branch.query_pos.shape == (queries, 32) and queries == 2 + 1 + 1 + 2 + 1 + 1
+    images = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        out = model(images)
+    assert out.params.shape == (2, flame.num_params)
+    torch.testing.assert_close(out.params, model.param_branch.offset.expand(2, -1), atol=0.05, rtol=0)
+    # the rotation block (values 13..18) is read by two queries of 3, and by no other query
+    rotation = flame.layout.slices["rotation"]
+    assert sorted({slots[k] // 4 for k in range(rotation.start, rotation.stop)}) == [4, 5]
+    model.train()
+    model(images).params[:, rotation.start].sum().backward()
+    pos_grad = model.param_branch.query_pos.grad
+    if readout == "per_query":  # the readout weights of the value's own slot only
+        grad = model.param_branch.readout_weight.grad
+        assert grad[slots[rotation.start]].abs().sum() > 0
+        assert grad.abs().sum() == grad[slots[rotation.start]].abs().sum()
+    assert pos_grad is not None and torch.isfinite(pos_grad).all()
+
+
+def test_one_value_per_query_keeps_the_paper_branch_and_its_state_dict(flame):
+    paper, grouped = build(flame), build(flame, params_per_query=1)
+    assert paper.param_branch.slots is None and grouped.param_branch.slots is None
+    assert {k: v.shape for k, v in paper.state_dict().items()} == {
+        k: v.shape for k, v in grouped.state_dict().items()
+    }
+    per_query = build(flame, readout="per_query")
+    assert per_query.param_branch.readout_weight.shape == (flame.num_params, 32)

@@ -157,6 +157,10 @@ class ModelConfig:
     multitask: bool = True  # landmark branch on; False = only-3DMM (Table A.1.5)
     # Trans3DHead's 3DMM readout (the paper leaves it open): shared Linear(d, 1) | per_query weights
     readout: str = "shared"
+    # Trans3DHead: 3DMM values each 3DMM-branch query reads out.  1 = the paper (one query per value, 413
+    # queries); G > 1 cuts each FLAME block (shape, expression, jaw, rotation, translation, scale) into
+    # chunks of at most G values, one query each (G = 25: 20 queries), for the lite CPU configs
+    params_per_query: int = 1
     # DAD-3DNet only: "reference" (the reference's random pose head) | "frontal_mean" (the pose head starts
     # at a frontal mean head filling the crop, as Trans3DHead's 3DMM branch does)
     pose_init: str = "reference"
@@ -357,6 +361,7 @@ def _validate(config: Config, source: str) -> None:
         ("model", "nhead"),
         ("model", "dim_feedforward"),
         ("model", "decoder_layers"),
+        ("model", "params_per_query"),
         ("data", "batch_size"),
         ("train", "epochs"),
         ("train", "val_every"),
@@ -384,6 +389,8 @@ def _validate(config: Config, source: str) -> None:
             f"{source}: model.pose_init applies to DAD-3DNet; "
             "Trans3DHead always starts at the frontal mean head"
         )
+    if config.model.params_per_query != 1 and config.model.arch != "trans3dhead":
+        raise ConfigError(f"{source}: model.params_per_query applies to Trans3DHead's 3DMM branch")
     if config.model.bifpn_fusion != "stable" and config.model.arch != "dad3dnet":
         raise ConfigError(f"{source}: model.bifpn_fusion applies to DAD-3DNet (Trans3DHead has no BiFPN)")
     if config.model.landmarks == "branch" and not _has_landmark_branch(config.model):

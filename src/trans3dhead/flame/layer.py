@@ -74,7 +74,8 @@ class FlameLayer(nn.Module):
         )
         f32, i64 = torch.float32, torch.int64
         self.register_buffer("v_template", _buffer(model.v_template, f32), persistent=False)
-        self.register_buffer("shapedirs", _buffer(used, f32), persistent=False)
+        # (V, 3, K) -> (K, V * 3), as posedirs: see lbs.blend_shapes for why.
+        self.register_buffer("shapedirs", _buffer(used.reshape(-1, used.shape[2]).T, f32), persistent=False)
         # (V, 3, P) -> (P, V * 3) so pose features (B, P) multiply it directly.
         posedirs = model.posedirs.reshape(-1, model.posedirs.shape[2]).T
         self.register_buffer("posedirs", _buffer(posedirs, f32), persistent=False)

@@ -17,6 +17,7 @@ import torch
 from trans3dhead.flame.params import ParamLayout
 from trans3dhead.geometry import CropTransform, matrix_to_euler, ortho_camera_matrix, ortho_project_3d
 from trans3dhead.inference.boxes import Detection
+from trans3dhead.inference.confidence import head_confidence
 from trans3dhead.inference.prediction import HeadPrediction
 from trans3dhead.types import HeadOutput
 
@@ -43,16 +44,19 @@ def heatmap_argmax(heatmaps: torch.Tensor, stride: int = HEATMAP_STRIDE) -> torc
 
 @dataclass(frozen=True)
 class MeshInfo:
-    """What the predictions need from the FLAME layer: faces (F, 3), the layout, the dense subsets, and
-    the head subset (vertex indices of the DAD-3DHeads head box; None: all vertices) for video tracking."""
+    """What the predictions need besides the network output: the FLAME layer's faces (F, 3), layout and
+    dense subsets, the head subset (vertex indices of the DAD-3DHeads head box; None: all vertices) for
+    video tracking, and whether the model has a landmark branch (without one, ``HeadOutput.landmarks``
+    are the FLAME landmarks and the heads get no confidence)."""
 
     faces: np.ndarray
     layout: ParamLayout
     dense: dict[str, np.ndarray]
     head: np.ndarray | None = None
+    landmark_branch: bool = True
 
     @classmethod
-    def from_flame(cls, flame: torch.nn.Module) -> MeshInfo:
+    def from_flame(cls, flame: torch.nn.Module, *, landmark_branch: bool = True) -> MeshInfo:
         dense = {
             name.removeprefix("dense_"): flame.subset(name).cpu().numpy()
             for name in flame.subset_names
@@ -60,7 +64,7 @@ class MeshInfo:
         }
         head = flame.subset("head").cpu().numpy() if "head" in flame.subset_names else None
         faces = flame.faces.cpu().numpy().astype(np.int64)
-        return cls(faces=faces, layout=flame.layout, dense=dense, head=head)
+        return cls(faces=faces, layout=flame.layout, dense=dense, head=head, landmark_branch=landmark_branch)
 
 
 def _chosen(source: str, flame_2d: np.ndarray, branch: np.ndarray, output: HeadOutput, i: int, crop):
@@ -94,6 +98,9 @@ def _one(
     if crop.style == "reference":
         branch_crop = branch_crop.clip(0.0, size)  # the reference predictor clips them to the crop
     branch = crop.points_to_image(branch_crop)
+    confidence, failed = head_confidence(
+        landmarks_3d[:, :2], branch if mesh.landmark_branch else None, detection.box
+    )
     return HeadPrediction(
         box=np.asarray(detection.box, np.float64),
         score=detection.score,
@@ -114,6 +121,8 @@ def _one(
         camera=ortho_camera_matrix(rotation, scale, translation, image_size=size).numpy(),
         params=params.numpy(),
         layout=mesh.layout,
+        confidence=confidence,
+        failed=failed,
     )
 
 

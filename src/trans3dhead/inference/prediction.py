@@ -49,6 +49,9 @@ class HeadPrediction:
         camera: (3, 4) affine camera, ``[v, 1] @ camera.T`` = ``vertices`` for model-frame vertices v.
         params: (K,) the raw regressed parameter vector (crop frame), laid out as ``layout``.
         layout: the parameter layout (shape / expression / jaw / rotation / translation / scale slices).
+        confidence: how far to trust this head, in [0, 1], from the agreement of its FLAME and branch
+            landmarks (:mod:`trans3dhead.inference.confidence`); None for a model without a landmark branch.
+        failed: confidence below :data:`~trans3dhead.inference.confidence.FAILURE_BELOW` (None with it).
     """
 
     box: np.ndarray
@@ -70,6 +73,8 @@ class HeadPrediction:
     camera: np.ndarray
     params: np.ndarray
     layout: ParamLayout = field(repr=False)
+    confidence: float | None = None
+    failed: bool | None = None
 
     def _part(self, name: str) -> np.ndarray:
         return self.params[self.layout.slices[name]]
@@ -106,6 +111,8 @@ class HeadPrediction:
         out: dict[str, Any] = {
             "box": self.box.tolist(),
             "score": self.score,
+            "confidence": self.confidence,
+            "failed": self.failed,
             "detector": self.detector,
             "crop_box": self.crop_box.tolist(),
             "image_size": list(self.image_size),
@@ -162,6 +169,8 @@ class HeadPrediction:
             camera=array(data["camera"], np.float64),
             params=array(p["vector"], np.float64),
             layout=layout,
+            confidence=data.get("confidence"),  # absent from files written before it existed
+            failed=data.get("failed"),
         )
 
     def _mesh(self) -> tuple[np.ndarray, np.ndarray]:

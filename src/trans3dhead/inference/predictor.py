@@ -133,11 +133,12 @@ class HeadAligner:
         ``onnx`` the network runs from that exported file in ONNX Runtime (the checkpoint still supplies
         the mesh faces, layout and dense subsets; the two must match).
         """
+        from trans3dhead.engine.evaluate import has_landmark_branch
         from trans3dhead.models.build import model_from_checkpoint
 
         device = resolve_device(device)
         model, config, _ = model_from_checkpoint(path, flame=flame, aux=aux, device=device)
-        mesh = MeshInfo.from_flame(model.flame)
+        mesh = MeshInfo.from_flame(model.flame, landmark_branch=has_landmark_branch(model))
         if onnx is None:
             backend: InferenceBackend = TorchBackend(model=model, device=device)
         else:

@@ -103,6 +103,7 @@ def _build_model(config: Config, flame: FlameLayer) -> nn.Module:
         marr=m.marr,
         multitask=m.multitask,
         readout=m.readout,
+        params_per_query=m.params_per_query,
         **extra,
     )
 

@@ -6,6 +6,7 @@ N landmarks (68), L decoder layers, V vertices.
     images -> backbone -> stride-32 features -> 1x1 conv to C -> memory (B, S, C) + sine positions
            -> [optional encoder layers]
            -> 3DMM branch: K learned queries -> decoder -> one scalar per query -> params (B, K) -> FLAME
+              (or Q < K queries reading G values each: ``params_per_query``, the lite configs)
            -> landmark branch (multi-task): N queries (MQinit) -> decoder (+QAMem) -> MARR -> (L, B, N, 2)
 
 Every ablation of the paper (Tables 3-8) is a constructor value: ``qamem`` and ``mqinit`` ("off",
@@ -32,6 +33,7 @@ same head's projected 68 landmarks, until :meth:`Trans3DHead.set_mean_face` sets
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
 import torch
@@ -45,7 +47,7 @@ from trans3dhead.models.normalize import ImageNormalizer
 from trans3dhead.models.positional import SinePositionEncoding
 from trans3dhead.types import HeadOutput
 
-__all__ = ["BranchMode", "BRANCH_MODES", "FRONTAL_ROTATION", "Trans3DHead", "initial_params"]
+__all__ = ["BranchMode", "BRANCH_MODES", "FRONTAL_ROTATION", "Trans3DHead", "initial_params", "query_slots"]
 
 BranchMode = Literal["off", "landmarks", "both"]
 BRANCH_MODES: tuple[str, ...] = get_args(BranchMode)
@@ -89,34 +91,81 @@ class QueryDecoder(nn.Module):
         return self.decoder(tgt, memory, pos, self.query_pos)
 
 
-class ParamBranch(QueryDecoder):
-    """The 3DMM branch: K learned queries -> decoder -> one scalar per query -> params (B, K).
+def query_slots(blocks: Sequence[int], params_per_query: int) -> tuple[int, tuple[int, ...]]:
+    """Which query reads which 3DMM value when each query reads up to G = ``params_per_query`` values.
 
-    ``readout="shared"``: one Linear(C, 1) for every query, as DETR shares its prediction FFNs (the
-    queries carry the parameter's identity).  ``"per_query"``: each query has its own weight vector
-    (K, C) and bias, since the 413 values differ in meaning and scale (rotation entries, translation,
-    scale, shape coefficients).  Both add the learned per-parameter offset (the initial prediction).
+    Every block of the parameter layout (``ParamLayout.sizes``: shape, expression, jaw, rotation,
+    translation, scale) is cut into ``ceil(n / G)`` near-equal chunks of consecutive values, one query
+    each, so that no query mixes blocks.  Returns Q and, for each of the K values, its slot ``q * G + j``
+    in the (Q, G) readout grid.  G = 1 is the paper's one query per value (Q = K, slot k = k).
+    """
+    if isinstance(params_per_query, bool) or not isinstance(params_per_query, int) or params_per_query < 1:
+        raise ValueError(f"params_per_query must be a positive integer, got {params_per_query!r}")
+    slots: list[int] = []
+    queries = 0
+    for size in blocks:
+        chunks = -(-size // params_per_query)  # ceil
+        for chunk in range(chunks):
+            length = size // chunks + (chunk < size % chunks)  # near-equal: the first chunks one longer
+            slots += [(queries + chunk) * params_per_query + j for j in range(length)]
+        queries += chunks
+    return queries, tuple(slots)
+
+
+class ParamBranch(QueryDecoder):
+    """The 3DMM branch: Q learned queries -> decoder -> G values per query -> params (B, K).
+
+    The paper has one query per value (G = 1, Q = K = 413).  ``params_per_query`` G > 1 groups them: each
+    query reads out a chunk of up to G consecutive values of one layout block (see :func:`query_slots`),
+    so Q = 20 queries carry all 413 values at G = 25 -- the lite configs' setting, since the decoder's
+    self-attention over 413 queries costs more than a small backbone.  The output is the same 413-vector.
+
+    ``readout="shared"``: one Linear(C, G) for every query, as DETR shares its prediction FFNs (the
+    queries carry the parameter's identity).  ``"per_query"``: each query has its own weights (G, C) per
+    query, since the 413 values differ in meaning and scale (rotation entries, translation, scale, shape
+    coefficients).  Both add the learned per-parameter offset (the initial prediction).
     """
 
-    def __init__(self, *, initial: Tensor, readout: str = "shared", **decoder: Any) -> None:
-        super().__init__(num_queries=initial.shape[0], **decoder)
+    def __init__(
+        self,
+        *,
+        initial: Tensor,
+        readout: str = "shared",
+        params_per_query: int = 1,
+        blocks: Sequence[int] | None = None,
+        **decoder: Any,
+    ) -> None:
+        blocks = (initial.shape[0],) if blocks is None else tuple(blocks)
+        if sum(blocks) != initial.shape[0]:
+            raise ValueError(f"blocks {blocks} must add up to the {initial.shape[0]} parameters")
+        queries, slots = query_slots(blocks, params_per_query)
+        super().__init__(num_queries=queries, **decoder)
         _check_choice("readout", readout, READOUTS)
-        channels, queries = self.query_pos.shape[1], initial.shape[0]
-        self.readout_mode = readout
+        channels, group = self.query_pos.shape[1], params_per_query
+        self.readout_mode, self.params_per_query = readout, group
         if readout == "shared":
-            self.readout = nn.Linear(channels, 1)
+            self.readout = nn.Linear(channels, group)
             nn.init.normal_(self.readout.weight, std=_READOUT_STD)
             nn.init.zeros_(self.readout.bias)
-        else:
-            self.readout_weight = nn.Parameter(torch.randn(queries, channels) * _READOUT_STD)  # (K, C)
+        else:  # (Q * G, C): (K, C) at G = 1, as before grouping existed (checkpoints load unchanged)
+            self.readout_weight = nn.Parameter(torch.randn(queries * group, channels) * _READOUT_STD)
         self.offset = nn.Parameter(initial.detach().clone())  # (K,): the initial prediction (and bias)
+        identity = slots == tuple(range(len(slots))) and len(slots) == queries * group
+        # (K,) index into the flattened (Q, G) readout grid; None when it is the identity (G = 1)
+        self.register_buffer("slots", None if identity else torch.tensor(slots), persistent=False)
 
     def forward(self, memory: Tensor, pos: Tensor) -> Tensor:
         """memory (B, S, C), pos (S, C) -> params (B, K)."""
-        hidden = self.decode(memory, pos)[-1]  # (B, K, C): last layer
+        hidden = self.decode(memory, pos)[-1]  # (B, Q, C): last layer
         if self.readout_mode == "shared":
-            return self.readout(hidden).squeeze(-1) + self.offset  # (B, K, 1) -> (B, K)
-        return (hidden * self.readout_weight).sum(dim=-1) + self.offset  # (B, K, C) -> (B, K)
+            values = self.readout(hidden)  # (B, Q, G)
+        else:
+            weight = self.readout_weight.view(hidden.shape[1], self.params_per_query, -1)  # (Q, G, C)
+            values = (hidden[:, :, None, :] * weight).sum(dim=-1)  # (B, Q, 1, C) * (Q, G, C) -> (B, Q, G)
+        values = values.flatten(1)  # (B, Q, G) -> (B, Q * G), query-major
+        if self.slots is not None:
+            values = values[:, self.slots]  # (B, Q * G) -> (B, K): drop the unused slots of short chunks
+        return values + self.offset
 
 
 class LandmarkBranch(QueryDecoder):
@@ -168,6 +217,8 @@ class Trans3DHead(nn.Module):
             then unused, while ``qamem`` / ``mqinit`` = "both" still equip the 3DMM branch).
         initial_fill: fraction of the crop the initial head fills (see :func:`initial_params`).
         readout: the 3DMM branch's readout, "shared" or "per_query" (see :class:`ParamBranch`).
+        params_per_query: 3DMM values each 3DMM query reads out (1, the paper: one query per value; see
+            :func:`query_slots` for G > 1).
     """
 
     def __init__(
@@ -188,6 +239,7 @@ class Trans3DHead(nn.Module):
         multitask: bool = True,
         initial_fill: float = 0.8,
         readout: str = "shared",
+        params_per_query: int = 1,
     ) -> None:
         super().__init__()
         _check_choice("qamem", qamem, BRANCH_MODES)
@@ -216,6 +268,8 @@ class Trans3DHead(nn.Module):
         self.param_branch = ParamBranch(
             initial=initial,
             readout=readout,
+            params_per_query=params_per_query,
+            blocks=tuple(flame.layout.sizes.values()),
             num_layers=num_decoder_layers,
             qamem=qamem == "both",
             mqinit=mqinit == "both",

@@ -25,6 +25,7 @@ __all__ = [
     "annotate",
     "annotate_tracks",
     "AXIS_COLORS",
+    "LOW_CONFIDENCE_COLOR",
     "NOSE_TIP",
 ]
 
@@ -32,6 +33,8 @@ __all__ = [
 AXIS_COLORS = ((230, 40, 40), (40, 200, 40), (50, 90, 255))
 #: Index of the nose tip in the 68-point scheme (0-based); the pose axes start there.
 NOSE_TIP = 30
+#: RGB colour of the box, label and landmarks of a head flagged ``failed`` (low confidence).
+LOW_CONFIDENCE_COLOR = (255, 40, 200)
 _SHIFT = 4  # cv2 fixed-point fractional bits: sub-pixel drawing
 _MESH_ALBEDO = (0.75, 0.78, 0.85)
 
@@ -130,16 +133,21 @@ def annotate(
     alpha: float = 0.45,
     boxes: bool = True,
 ) -> np.ndarray:
-    """The standard picture: mesh overlay, head boxes with (yaw, pitch, roll), 68 landmarks, pose axes."""
+    """The standard picture: mesh overlay, head boxes with (yaw, pitch, roll) and the confidence, 68
+    landmarks, pose axes.  A head flagged ``failed`` (low confidence) has its box, label and landmarks in
+    :data:`LOW_CONFIDENCE_COLOR` and its label starts with "LOW"."""
     out = check_image(image).copy()
     with_mesh = [p for p in predictions if p.vertices is not None and p.faces is not None]
     if mesh and with_mesh:
         out = draw_mesh(out, [p.vertices for p in with_mesh], [p.faces for p in with_mesh], alpha=alpha)
     for p in predictions:
+        low = bool(p.failed)
         if boxes:
             label = f"yaw {round(p.yaw):d} pitch {round(p.pitch):d} roll {round(p.roll):d}"
-            out = draw_box(out, p.box, label=label)
-        out = draw_landmarks(out, p.landmarks)
+            if p.confidence is not None:
+                label = f"{'LOW ' if low else ''}conf {p.confidence:.2f} {label}"
+            out = draw_box(out, p.box, label=label, **({"color": LOW_CONFIDENCE_COLOR} if low else {}))
+        out = draw_landmarks(out, p.landmarks, **({"color": LOW_CONFIDENCE_COLOR} if low else {}))
         origin = p.landmarks[NOSE_TIP] if len(p.landmarks) > NOSE_TIP else p.landmarks.mean(axis=0)
         out = draw_pose_axes(out, p.rotation, origin, length=0.4 * float(max(p.box[2], p.box[3])))
     return out

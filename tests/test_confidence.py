@@ -1,0 +1,135 @@
+"""Per-head confidence: the mapping, known answers, the failure flag, the JSON fields and the picture."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from trans3dhead.flame import FlameLayer
+from trans3dhead.geometry import CropTransform
+from trans3dhead.inference.assemble import MeshInfo, assemble_predictions
+from trans3dhead.inference.boxes import Detection
+from trans3dhead.inference.confidence import (
+    DEFAULT_MAPPING,
+    FAILURE_BELOW,
+    ConfidenceMapping,
+    fit_mapping,
+    head_confidence,
+    landmark_disagreement,
+)
+from trans3dhead.inference.prediction import HeadPrediction
+from trans3dhead.inference.schema import validate_result
+from trans3dhead.models.trans3dhead import initial_params
+from trans3dhead.types import HeadOutput
+from trans3dhead.viz.draw import LOW_CONFIDENCE_COLOR, annotate
+
+SIZE = 64
+BOX = (40.0, 30.0, 100.0, 100.0)
+
+
+def test_disagreement_known_answer():
+    flame = np.zeros((68, 2))
+    branch = flame + [3.0, 4.0]  # 5 px apart everywhere
+    assert landmark_disagreement(flame, branch, (0, 0, 50, 50)) == pytest.approx(100 * 5 / 50)
+    assert landmark_disagreement(flame, branch, (0, 0, 25, 100)) == pytest.approx(100 * 5 / 50)  # sqrt(wh)
+    assert landmark_disagreement(flame, flame, (0, 0, 50, 50)) == 0.0
+    with pytest.raises(ValueError, match="positive width"):
+        landmark_disagreement(flame, branch, (0, 0, 0, 50))
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        landmark_disagreement(flame, branch[:10], (0, 0, 50, 50))
+
+
+def test_mapping_is_a_decreasing_map_into_0_1():
+    d = np.array([0.0, 1.0, 5.0, DEFAULT_MAPPING.midpoint, 20.0, 1e6, np.inf, np.nan])
+    c = DEFAULT_MAPPING(d)
+    assert ((c >= 0) & (c <= 1)).all()
+    assert (np.diff(c[:6]) < 0).all() and c[6] <= c[5]  # strictly decreasing, then saturated
+    assert DEFAULT_MAPPING(DEFAULT_MAPPING.midpoint) == pytest.approx(0.5)
+    assert c[-1] == 0.0  # non-finite landmarks: no confidence at all
+    assert isinstance(DEFAULT_MAPPING(3.0), float)
+    with pytest.raises(ValueError, match="spread positive"):
+        ConfidenceMapping(midpoint=5.0, spread=0.0)
+
+
+def test_disagreeing_landmarks_get_low_confidence_and_the_failed_flag():
+    rng = np.random.default_rng(0)
+    flame = rng.uniform(50, 130, size=(68, 2))
+    near = flame + rng.normal(scale=1.0, size=(68, 2))  # ~1% of the box
+    far = flame + [25.0, 0.0]  # 25% of the box side
+    sure, ok = head_confidence(flame, near, BOX)
+    unsure, failed = head_confidence(flame, far, BOX)
+    assert 0.9 < sure <= 1.0 and ok is False
+    assert 0.0 <= unsure < FAILURE_BELOW and failed is True
+    assert head_confidence(flame, None, BOX) == (None, None)  # no landmark branch: no second opinion
+
+
+def test_fit_recovers_a_known_logistic():
+    rng = np.random.default_rng(1)
+    truth = ConfidenceMapping(midpoint=6.0, spread=1.2)
+    d = rng.uniform(0, 15, size=20000)
+    success = rng.uniform(size=d.shape) < truth(d)
+    errors = np.where(success, 5.0, 15.0)
+    fitted = fit_mapping(d, errors, success_nme=10.0)
+    assert fitted.midpoint == pytest.approx(6.0, abs=0.15)
+    assert fitted.spread == pytest.approx(1.2, rel=0.1)
+    with pytest.raises(ValueError, match="both successes and failures"):
+        fit_mapping(d, np.zeros_like(d))
+    with pytest.raises(ValueError, match="no decreasing mapping"):
+        fit_mapping(d, np.where(d < 7, 15.0, 5.0))
+
+
+def _heads(tiny_assets, *, shift: float, landmark_branch: bool = True) -> list[HeadPrediction]:
+    """Two heads whose network output is the initial FLAME head; the branch landmarks of the second are
+    moved by ``shift`` of the crop."""
+    flame = FlameLayer(assets=tiny_assets, image_size=SIZE)
+    params = initial_params(flame)[None].repeat(2, 1)
+    out = flame(params)
+    branch = out.landmarks_2d / SIZE  # (2, N, 2): agrees with FLAME
+    branch[1, :, 0] += shift
+    output = HeadOutput(params=params, flame=out, landmarks=branch, landmark_layers=branch[None])
+    crops = [CropTransform.from_bbox(BOX, (200, 200), size=SIZE) for _ in range(2)]
+    mesh = MeshInfo.from_flame(flame, landmark_branch=landmark_branch)
+    return assemble_predictions(output, crops=crops, detections=[Detection(BOX)] * 2, mesh=mesh)
+
+
+def test_predictions_carry_confidence_and_it_drops_when_the_branch_disagrees(tiny_assets):
+    agree, disagree = _heads(tiny_assets, shift=0.25)
+    assert agree.confidence > 0.95 and agree.failed is False
+    assert disagree.confidence < agree.confidence and disagree.confidence < FAILURE_BELOW
+    assert disagree.failed is True
+    for head in (agree, disagree):
+        data = json.loads(head.to_json(mesh=False))
+        validate_result(data, definition="head")
+        assert data["confidence"] == pytest.approx(head.confidence) and data["failed"] is head.failed
+        again = HeadPrediction.from_dict(data)
+        assert again.confidence == pytest.approx(head.confidence) and again.failed is head.failed
+
+
+def test_a_model_without_a_landmark_branch_reports_no_confidence(tiny_assets):
+    head = _heads(tiny_assets, shift=0.25, landmark_branch=False)[1]
+    assert head.confidence is None and head.failed is None
+    data = json.loads(head.to_json(mesh=False))
+    validate_result(data, definition="head")
+    assert data["confidence"] is None and data["failed"] is None
+
+
+def test_schema_refuses_a_confidence_outside_0_1(tiny_assets):
+    data = json.loads(_heads(tiny_assets, shift=0.0)[0].to_json(mesh=False))
+    data["confidence"] = 1.5
+    with pytest.raises(ValueError, match="above the maximum 1"):
+        validate_result(data, definition="head")
+    del data["confidence"]
+    with pytest.raises(ValueError, match="missing required key 'confidence'"):
+        validate_result(data, definition="head")
+
+
+def test_failed_heads_are_marked_in_the_picture(tiny_assets):
+    agree, disagree = _heads(tiny_assets, shift=0.25)
+    image = np.zeros((200, 200, 3), np.uint8)
+    marked = LOW_CONFIDENCE_COLOR
+    assert not (annotate(image, [agree], mesh=False) == marked).all(axis=-1).any()
+    assert (annotate(image, [disagree], mesh=False) == marked).all(axis=-1).sum() > 50
+    torch.testing.assert_close(disagree.landmarks, agree.landmarks)  # only the flag differs
