@@ -207,7 +207,7 @@ def test_aligner_track_keeps_ids_detects_every_n_and_resets(checkpoint):
     first, later = results[0][0], results[4][0]
     assert first.head.landmarks.tolist() == first.raw.landmarks.tolist()  # a filter's first sample
     assert later.smoothed and not np.allclose(later.head.landmarks, later.raw.landmarks)
-    assert later.confidence is None  # the prediction has no confidence (yet)
+    assert later.confidence == later.raw.confidence and 0.0 <= later.confidence <= 1.0  # carried through
     aligner.reset_tracking(smoothing=SmoothingOptions(enabled=False))
     (again,) = aligner.track(frames[0])
     assert again.track_id == 0 and again.head is again.raw and not again.smoothed
