@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from trans3dhead.cli._common import add_asset_args
+from trans3dhead.frames import CROP_STYLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--out", required=True, help="cache folder to create, or to finish after an interruption")
     k.add_argument("--config", help="the training config: its FLAME model, model.crop and model.input_size")
     add_asset_args(k)
-    k.add_argument("--crop", choices=("centred", "reference"), help="crop style (default: the config's)")
+    k.add_argument("--crop", choices=CROP_STYLES, help="crop style (default: the config's)")
     k.add_argument("--workers", type=int, default=0, help="decoding processes (default: 0, in this one)")
     k.add_argument("--skip-bad", action="store_true", help="leave out unreadable items instead of stopping")
     k.set_defaults(func=data_cache)

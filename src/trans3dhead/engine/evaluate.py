@@ -26,6 +26,7 @@ from torch import nn
 from trans3dhead.engine.distributed import DistContext
 from trans3dhead.errors import InputError
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS
+from trans3dhead.frames import LANDMARK_SOURCES
 from trans3dhead.metrics.benchmark import (
     BenchmarkOptions,
     BenchmarkResult,
@@ -49,7 +50,6 @@ __all__ = [
     "headline_metrics",
 ]
 
-LANDMARK_SOURCES = ("flame", "branch")
 
 logger = logging.getLogger(__name__)
 

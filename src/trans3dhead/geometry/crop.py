@@ -23,12 +23,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trans3dhead.frames import CROP_STYLES
 from trans3dhead.geometry.camera import scale_translation_to_image
 
 __all__ = ["CropTransform", "CROP_STYLES", "FIXED_EVAL_EXTENSION", "random_extension"]
 
-#: "centred": warp with centred fractional padding; "reference": the DAD-3DNet predictor's resize + pad.
-CROP_STYLES = ("centred", "reference")
 
 # Expected value of the training extension 0.1 * U(0, 1) + 0.05 (SPEC section 3), for every side.
 FIXED_EVAL_EXTENSION: tuple[float, float, float, float] = (0.1, 0.1, 0.1, 0.1)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from trans3dhead.flame.params import ParamLayout
+from trans3dhead.frames import PREDICTION_LANDMARK_SOURCES
 from trans3dhead.geometry import CropTransform, matrix_to_euler, ortho_camera_matrix, ortho_project_3d
 from trans3dhead.inference.boxes import Detection
 from trans3dhead.inference.confidence import head_confidence
@@ -26,7 +27,7 @@ __all__ = ["LANDMARK_SOURCES", "HEATMAP_STRIDE", "MeshInfo", "assemble_predictio
 #: Which 68 landmarks :attr:`HeadPrediction.landmarks` holds: the projected FLAME landmark embedding
 #: ("flame", the benchmark default), the landmark branch ("branch"; what the DAD-3DNet reference predictor
 #: draws), or the argmax of DAD-3DNet's heatmaps ("heatmap"; the reference predictor's fallback).
-LANDMARK_SOURCES = ("flame", "branch", "heatmap")
+LANDMARK_SOURCES = PREDICTION_LANDMARK_SOURCES
 #: DAD-3DNet's heatmaps are at stride 4 of the crop (the reference predictor's ``stride: 4``).
 HEATMAP_STRIDE = 4
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from trans3dhead.frames import FLIP_YZ
 from trans3dhead.metrics.groundtruth import GtItem
 from trans3dhead.metrics.pose import gt_pose_rotation
 from trans3dhead.metrics.submission import make_prediction
@@ -22,7 +23,7 @@ from trans3dhead.metrics.topology import BenchmarkTopology
 __all__ = ["IMAGE_FLIP", "image_frame_vertices", "perturbed_prediction", "synthetic_gt_item"]
 
 #: diag(1, -1, -1): the OpenGL camera frame <-> the image-aligned frame (the GT rotation's flip).
-IMAGE_FLIP = np.diag([1.0, -1.0, -1.0]).astype(np.float32)
+IMAGE_FLIP = FLIP_YZ.astype(np.float32)
 
 
 def _camera(

@@ -25,14 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trans3dhead.frames import FUSION_MODES
+
 __all__ = ["BiFPN", "BiFPNBlock", "SeparableConvBlock", "BN_MOMENTUM", "BN_EPS", "FUSION_MODES"]
 
 #: BatchNorm settings of the reference BiFPN.
 BN_MOMENTUM = 0.9997
 BN_EPS = 4e-5
-#: How a node normalises its fusion weights w (after ReLU): "stable" ``w / (sum(w) + eps)``,
-#: "reference" ``w / sum(w) + eps`` (the DAD-3DNet reference code).
-FUSION_MODES = ("stable", "reference")
+# How a node normalises its fusion weights w (after ReLU), one of FUSION_MODES (trans3dhead.frames):
+# "stable" ``w / (sum(w) + eps)``, "reference" ``w / sum(w) + eps`` (the DAD-3DNet reference code).
 _NUM_LEVELS = 5
 
 

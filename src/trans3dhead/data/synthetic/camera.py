@@ -23,10 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trans3dhead.frames import FLIP_YZ
+
 __all__ = ["PinholeCamera", "model_view_matrix", "camera_points", "screen_points", "FLIP_YZ"]
 
-#: The OpenGL camera frame (y up, looking down -z) <-> the image-aligned frame (y down, z away).
-FLIP_YZ = np.diag([1.0, -1.0, -1.0])
+# FLIP_YZ (trans3dhead.frames): the OpenGL camera frame (y up, looking down -z) <-> the image-aligned
+# frame (y down, z away); re-exported here.
 
 
 @dataclass(frozen=True, kw_only=True)
