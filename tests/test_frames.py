@@ -81,3 +81,9 @@ def test_gt_rotation_is_the_flip_of_model_view() -> None:
 )
 def test_config_choices_are_the_frames_names(key: str, names: tuple[str, ...]) -> None:
     assert config._CHOICES[("model", key)] is names
+
+
+def test_numpy_gt_rotation_matches_the_tensor_one() -> None:
+    model_view = np.random.default_rng(0).normal(size=(3, 4, 4))
+    expected = gt_rotation(torch.from_numpy(model_view)).numpy()
+    np.testing.assert_array_equal(frames.gt_rotation_from_model_view(model_view), expected)

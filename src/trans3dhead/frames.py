@@ -23,6 +23,7 @@ __all__ = [
     "FLIP_YZ",
     "FRONTAL_ROTATION",
     "MESH_OFFSET_Z",
+    "gt_rotation_from_model_view",
     "ARCHS",
     "BRANCH_MODES",
     "MARR_MODES",
@@ -44,6 +45,16 @@ FLIP_YZ: np.ndarray = np.diag(FLIP_YZ_SIGNS)
 FLIP_YZ.setflags(write=False)
 #: Rotation of a frontal face: FLAME's y-up frame seen from an image-y-down camera (``FLIP_YZ``).
 FRONTAL_ROTATION: tuple[tuple[float, ...], ...] = tuple(tuple(float(v) for v in row) for row in FLIP_YZ)
+
+
+
+def gt_rotation_from_model_view(model_view: np.ndarray) -> np.ndarray:
+    """The DAD-3DHeads GT rotation ``(diag(1, -1, -1, 1) @ MV)[:3, :3]``: (..., 4, 4) -> (..., 3, 3).
+
+    The numpy twin of :func:`trans3dhead.geometry.gt_rotation` (which takes tensors).
+    """
+    return FLIP_YZ @ np.asarray(model_view)[..., :3, :3]
+
 
 #: Shift along z (metres) applied to the FLAME mesh before the global rotation ("to the skull centre").
 MESH_OFFSET_Z = 0.05

@@ -28,7 +28,7 @@ from trans3dhead.data.synthetic.sampling import (
 from trans3dhead.data.synthetic.scene import degrade, draw_occluders, random_background
 from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets, FlameLayer
-from trans3dhead.frames import FLIP_YZ, FLIP_YZ_SIGNS
+from trans3dhead.frames import FLIP_YZ_SIGNS, gt_rotation_from_model_view
 from trans3dhead.geometry.rotation import euler_to_matrix
 from trans3dhead.render import Light, render_mesh, vertex_normals
 
@@ -268,7 +268,7 @@ class HeadSynthesizer:
 
     @staticmethod
     def attributes(head: HeadSample, mv: np.ndarray, light: Light, hidden: float, lq: bool) -> dict[str, str]:
-        rotation = FLIP_YZ @ mv[:3, :3]
+        rotation = gt_rotation_from_model_view(mv)
         return {
             "quality": "lq" if lq else "hq",
             "gender": rules.gender_attribute(head.shape),
