@@ -113,14 +113,11 @@ def predict(
             continue
         output = model(batch.images.to(device))
         flame = output.flame
-        size = float(batch.images.shape[-1])
         flame_2d = flame.landmarks_2d.double().cpu().numpy()  # (B, N, 2) crop pixels
-        branch_2d = (output.landmarks * size).double().cpu().numpy() if branch else None
-        if branch_2d is not None and batch.crops and batch.crops[0].style == "reference":
-            branch_2d = branch_2d.clip(0.0, size)  # the reference predictor clips them to the crop
+        branch_2d = output.landmarks.double().cpu().numpy() if branch else None  # (B, N, 2) normalised
         for i, (item_id, crop) in enumerate(zip(batch.item_ids, batch.crops, strict=True)):
             from_flame = crop.points_to_image(flame_2d[i])
-            from_branch = crop.points_to_image(branch_2d[i]) if branch_2d is not None else None
+            from_branch = crop.landmarks_to_image(branch_2d[i]) if branch_2d is not None else None
             out[item_id] = make_prediction(
                 landmarks_2d=from_flame if landmark_source == "flame" else from_branch,
                 landmarks_flame=from_flame,

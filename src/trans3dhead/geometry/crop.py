@@ -236,6 +236,19 @@ class CropTransform:
         """Crop pixels (..., 2) -> original-image points (..., 2); the exact inverse of points_to_crop."""
         return self._map_points(points, forward=False)
 
+    def landmarks_to_image(self, landmarks: np.ndarray) -> np.ndarray:
+        """Regressed landmarks (..., 2) in normalised crop coordinates (``[0, 1]`` across the crop) ->
+        original-image pixels (..., 2) float64.
+
+        The one mapping of a landmark branch's output to the image (evaluation and prediction both use
+        it): scaled to crop pixels in float64, clipped to the crop for the "reference" style (as the
+        DAD-3DNet reference predictor does), then :meth:`points_to_image`.
+        """
+        crop_pixels = np.asarray(landmarks, dtype=np.float64) * self.size
+        if self.style == "reference":
+            crop_pixels = crop_pixels.clip(0.0, self.size)
+        return self.points_to_image(crop_pixels)
+
     def warp_image(self, image: np.ndarray) -> np.ndarray:
         """Original image (H, W) or (H, W, C) -> crop (size, size[, C]), same dtype, zeros outside.
 

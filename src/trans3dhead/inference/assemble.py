@@ -95,10 +95,7 @@ def _one(
     vertices = ortho_project_3d(posed, scale, translation, image_size=size).numpy()  # (V, 3) image frame
     lmk3d = output.flame.landmarks_3d[i].detach().cpu().to(f64)
     landmarks_3d = ortho_project_3d(lmk3d, scale, translation, image_size=size).numpy()  # (N, 3)
-    branch_crop = output.landmarks[i].detach().cpu().to(f64).numpy() * size  # (N, 2) crop pixels
-    if crop.style == "reference":
-        branch_crop = branch_crop.clip(0.0, size)  # the reference predictor clips them to the crop
-    branch = crop.points_to_image(branch_crop)
+    branch = crop.landmarks_to_image(output.landmarks[i].detach().cpu().to(f64).numpy())  # (N, 2)
     confidence, failed = head_confidence(
         landmarks_3d[:, :2], branch if mesh.landmark_branch else None, detection.box
     )
