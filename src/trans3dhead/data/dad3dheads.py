@@ -1,4 +1,4 @@
-"""DAD-3DHeads-format dataset reader -> model-ready samples (SPEC section 3).
+"""DAD-3DHeads-format dataset reader -> model-ready samples (``docs/conventions.md`` sections 5, 6 and 8).
 
 Layout::
 

@@ -1,4 +1,6 @@
-"""The FLAME layer: parameter vector -> meshes, landmarks and projections (SPEC section 1).
+"""The FLAME layer: parameter vector -> meshes, landmarks and projections.
+
+See ``docs/conventions.md`` sections 2 (the parameter vector) and 4 (the projection).
 
 Letters: B batch, V vertices, N landmarks, K parameters.
 """

@@ -29,7 +29,8 @@ from trans3dhead.geometry.camera import scale_translation_to_image
 __all__ = ["CropTransform", "CROP_STYLES", "FIXED_EVAL_EXTENSION", "random_extension"]
 
 
-# Expected value of the training extension 0.1 * U(0, 1) + 0.05 (SPEC section 3), for every side.
+# Expected value of the training extension 0.1 * U(0, 1) + 0.05 for every side (``docs/conventions.md``
+# section 6).
 FIXED_EVAL_EXTENSION: tuple[float, float, float, float] = (0.1, 0.1, 0.1, 0.1)
 ANTIALIAS_BELOW = 0.5  # resampling factors below this are low-pass filtered first
 

@@ -1,9 +1,10 @@
 """Synthetic benchmark items: GT entries with a plausible camera, and predictions derived from them.
 
 For tests, speed benchmarks and checking an evaluation pipeline end to end without the dataset.
-The GT camera follows SPEC section 3: an OpenGL-style model-view matrix (camera looking down -z, y up)
-and a pinhole projection straight to pixels.  Predictions live in the image-aligned camera frame
-(x right, y down, z away from the camera), as a FLAME-based method's posed mesh does.
+The GT camera follows ``docs/conventions.md`` section 5: an OpenGL-style model-view matrix (camera
+looking down -z, y up) and a pinhole projection straight to pixels.  Predictions live in the
+image-aligned camera frame (x right, y down, z away from the camera), as a FLAME-based method's posed
+mesh does.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""BiFPN (Tan et al. 2020, EfficientDet) as configured in DAD-3DNet's reference code (SPEC section 5).
+"""BiFPN (Tan et al. 2020, EfficientDet) as configured in DAD-3DNet's reference code.
+
+See ``docs/conventions.md`` section 10.
 
 Letters: B batch, C channels (``channels``, 256 in DAD-3DNet), H/W feature-map size.
 

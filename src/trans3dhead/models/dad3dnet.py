@@ -1,4 +1,6 @@
-"""DAD-3DNet (Martyniuk et al., CVPR 2022, section 4.1) as built by its reference code (SPEC section 5).
+"""DAD-3DNet (Martyniuk et al., CVPR 2022, section 4.1) as built by its reference code.
+
+See ``docs/conventions.md`` section 10.
 
 Letters: B batch, N landmarks (68), K parameters, C channels, H/W image size (256 in the paper).
 

@@ -3,7 +3,7 @@
 The item is a pure function of its seed.  Its random streams are independent children of the seed
 (head, camera, light, background, occluders, quality), so changing how one part draws does not reshuffle
 the others.  Vertices and matrices are quantised to the digits the annotation file holds *before*
-rendering (:mod:`.encoding`), so the SPEC's GT projection of the stored numbers is exactly where the
+rendering (:mod:`.encoding`), so the GT projection of the stored numbers is exactly where the
 renderer drew each vertex.  Letters: V vertices, F faces, S image side.
 """
 

@@ -1,6 +1,6 @@
 """The on-disk side of ``trans3dhead synth``: DAD-3DHeads layout, atomic item writes, resume, manifest.
 
-Layout (the real dataset's, SPEC section 3, plus a hidden bookkeeping folder)::
+Layout (the real dataset's, ``docs/conventions.md`` section 8, plus a hidden bookkeeping folder)::
 
     OUT/<split>/images/<item_id>.png
     OUT/<split>/annotations/<item_id>.json
