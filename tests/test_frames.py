@@ -87,3 +87,11 @@ def test_numpy_gt_rotation_matches_the_tensor_one() -> None:
     model_view = np.random.default_rng(0).normal(size=(3, 4, 4))
     expected = gt_rotation(torch.from_numpy(model_view)).numpy()
     np.testing.assert_array_equal(frames.gt_rotation_from_model_view(model_view), expected)
+
+
+def test_heads_split_width() -> None:
+    assert frames.heads_split_width(32, 4) and frames.heads_split_width(36, 6)
+    assert not frames.heads_split_width(30, 8)
+    assert not frames.heads_split_width(0, 1) and not frames.heads_split_width(8, 0)
+    assert not frames.heads_split_width(36, 6, multiple_of=8)
+    assert frames.heads_split_width(32, 8, multiple_of=4)

@@ -32,6 +32,7 @@ from trans3dhead.frames import (
     MARR_MODES,
     POSE_INITS,
     READOUTS,
+    heads_split_width,
 )
 from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
@@ -383,7 +384,7 @@ def _validate(config: Config, source: str) -> None:
     for section, key in (("model", "encoder_layers"), ("data", "workers"), ("train", "checkpoint_every")):
         if getattr(getattr(config, section), key) < 0:
             raise ConfigError(f"{source}: {section}.{key} must be >= 0")
-    if config.model.d_model % config.model.nhead:
+    if not heads_split_width(config.model.d_model, config.model.nhead):
         raise ConfigError(
             f"{source}: model.d_model ({config.model.d_model}) must be divisible by model.nhead "
             f"({config.model.nhead})"

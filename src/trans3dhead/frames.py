@@ -34,6 +34,7 @@ __all__ = [
     "CROP_STYLES",
     "LANDMARK_SOURCES",
     "PREDICTION_LANDMARK_SOURCES",
+    "heads_split_width",
 ]
 
 # ----------------------------------------------------------------------------------------------- frames
@@ -85,3 +86,12 @@ CROP_STYLES: tuple[str, ...] = ("centred", "reference")
 LANDMARK_SOURCES: tuple[str, ...] = ("flame", "branch")
 #: Prediction adds the argmax of DAD-3DNet's heatmaps ("heatmap"; the reference predictor's fallback).
 PREDICTION_LANDMARK_SOURCES: tuple[str, ...] = (*LANDMARK_SOURCES, "heatmap")
+
+# --------------------------------------------------------------------------------------------- shapes
+
+
+def heads_split_width(d_model: int, nhead: int, *, multiple_of: int = 1) -> bool:
+    """Whether ``nhead`` attention heads split a width of ``d_model`` (both positive) evenly, and
+    ``d_model`` is a multiple of ``multiple_of`` (4 for sine positions).  The one check of
+    ``d_model % nhead``: the config's validation and the models' constructors all ask it."""
+    return d_model >= 1 and nhead >= 1 and d_model % nhead == 0 and d_model % multiple_of == 0

@@ -84,12 +84,9 @@ def data_cache(args: argparse.Namespace) -> int:
     config = load_config(args.config, [])
     if args.workers < 0:
         raise InputError(f"--workers must be >= 0, got {args.workers}")
-    if args.flame or args.aux:
-        from trans3dhead.flame import load_assets
-
-        assets = load_assets(args.flame, args.aux)
-    else:
-        assets = build_assets(config.flame)
+    if args.flame or args.aux:  # the command line's files replace the config's
+        config.flame.model, config.flame.aux = args.flame, args.aux
+    assets = build_assets(config.flame)
 
     def bar(items):
         return tqdm(items, desc=f"cache {args.split}", unit="item", file=sys.stderr, disable=None)

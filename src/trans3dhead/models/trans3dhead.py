@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from trans3dhead.flame.layer import FlameLayer
-from trans3dhead.frames import BRANCH_MODES, READOUTS
+from trans3dhead.frames import BRANCH_MODES, READOUTS, heads_split_width
 from trans3dhead.models.decoder import MemoryQueryInit, TransformerDecoder, TransformerEncoder
 from trans3dhead.models.initial import FRONTAL_ROTATION, initial_params
 from trans3dhead.models.marr import MARR_MODES, MEAN_FACE_MODES, LandmarkHead, MarrMode
@@ -245,7 +245,7 @@ class Trans3DHead(nn.Module):
         _check_choice("qamem", qamem, BRANCH_MODES)
         _check_choice("mqinit", mqinit, BRANCH_MODES)
         _check_choice("marr", marr, MARR_MODES)
-        if d_model < 4 or d_model % 4 or nhead < 1 or d_model % nhead:
+        if not heads_split_width(d_model, nhead, multiple_of=4):
             raise ValueError(
                 "d_model must be a positive multiple of 4 (sine positions) and of nhead, "
                 f"got d_model={d_model}, nhead={nhead}"
