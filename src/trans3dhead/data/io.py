@@ -57,19 +57,13 @@ class DataError(InputError):
 
 
 def read_json(path: str | Path) -> Any:
-    path = Path(path)
+    """A dataset JSON file (:func:`trans3dhead.jsonio.read_file`); every failure is a :class:`DataError`."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        return jsonio.read_file(path, error=DataError, invalid="invalid JSON")
+    except FileNotFoundError as exc:
+        raise DataError(str(exc)) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({one_line(exc)})") from exc
-    try:
-        return jsonio.loads(data)
-    except RecursionError:
-        raise DataError(f"{path}: invalid JSON (nested too deeply)") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
-        raise DataError(f"{path}: invalid JSON ({one_line(exc)})") from None
 
 
 def read_image(path: str | Path) -> np.ndarray:

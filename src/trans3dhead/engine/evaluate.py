@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trans3dhead import jsonio
 from trans3dhead.engine.distributed import DistContext
 from trans3dhead.errors import InputError
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS
@@ -217,8 +218,6 @@ def evaluate_checkpoint(
     """:func:`evaluate_split` of a checkpoint with the input size, crop and landmark source its config
     names.  Returns the model and the report (``metrics.json``'s content; None for a split without
     annotations)."""
-    import json
-
     from trans3dhead.models.build import model_from_checkpoint
 
     model, config, assets = model_from_checkpoint(checkpoint, device=device)
@@ -234,7 +233,7 @@ def evaluate_checkpoint(
         device=device,
         crop_style=config.model.crop,
     )
-    report = None if result is None else json.loads((Path(out_dir) / "metrics.json").read_text())
+    report = None if result is None else jsonio.read_file(Path(out_dir) / "metrics.json")
     return model, report
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from trans3dhead import jsonio
 from trans3dhead.atomic import atomic_write
 from trans3dhead.data.synthetic.camera import screen_points
 from trans3dhead.data.synthetic.encoding import annotation_text
@@ -295,7 +296,7 @@ def _complete(store: DatasetStore, name: str) -> bool:
     """A sequence whose split file, description and video exist (the split file is written last)."""
     folder = store.root / name
     try:
-        document = json.loads((folder / SEQUENCE_FILE).read_text(encoding="utf-8"))
+        document = jsonio.read_file(folder / SEQUENCE_FILE)
         return (folder / f"{name}.json").is_file() and (store.root / document["video"]).is_file()
     except (OSError, ValueError, KeyError, TypeError):
         return False
