@@ -278,15 +278,13 @@ def _sequence_document(name: str, plan: SequencePlan, video: VideoOptions, size:
 
 def _write_video(store: DatasetStore, name: str, entries: list[dict[str, Any]], fps: float) -> str:
     """Encode the sequence's PNG frames into ``OUT/<name>.mp4`` (or ``.avi``) atomically; its file name."""
-    import cv2
-
+    from trans3dhead.data.io import read_image
     from trans3dhead.inference.video import VideoSink
 
     temporary = store.root / BOOKKEEPING_DIR / f".{name}.{os.getpid()}.tmp.mp4"
     with VideoSink(path=temporary, fps=fps) as sink:
         for entry in entries:
-            bgr = cv2.imread(str(store.root / entry["img_path"]), cv2.IMREAD_COLOR)
-            sink.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            sink.write(read_image(store.root / entry["img_path"]))
     target = store.root / f"{name}{sink.path.suffix}"
     os.replace(sink.path, target)
     return target.name
