@@ -225,3 +225,15 @@ def test_docs_recipe_camera_to_original_image():
     pixels = (homogeneous @ camera.transpose(-1, -2))[..., :2]
     in_crop = ortho_project(vertices @ rotation.transpose(1, 2), scale, translation, crop.size)
     assert torch.allclose(pixels, crop.points_to_image(in_crop), atol=1e-9)
+
+
+@pytest.mark.parametrize("style", ["centred", "reference"])
+def test_landmarks_to_image_scales_clips_and_maps_back(style):
+    crop = CropTransform.from_bbox((40.0, 30.0, 100.0, 120.0), (200, 300), size=64, style=style)
+    normalised = np.array([[0.25, 0.5], [-0.1, 1.2]], dtype=np.float32)
+    crop_pixels = normalised.astype(np.float64) * 64
+    if style == "reference":  # the reference predictor clips regressed landmarks to the crop
+        crop_pixels = crop_pixels.clip(0.0, 64)
+    out = crop.landmarks_to_image(normalised)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, crop.points_to_image(crop_pixels))

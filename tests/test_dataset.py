@@ -191,3 +191,21 @@ def test_split_without_annotations(tmp_path, tiny_assets):
     ds = DAD3DHeadsDataset(root=tmp_path, split="test", assets=tiny_assets, input_size=64, annotations=False)
     batch = collate([ds[0], ds[1]])
     assert batch.targets is None and batch.images.shape == (2, 3, 64, 64)
+
+
+def test_one_image_reader_applies_exif_orientation(tmp_path):
+    from PIL import Image
+
+    from trans3dhead.data.io import ImageReadError, read_image
+    from trans3dhead.inference.inputs import read_image as predict_read_image
+
+    assert predict_read_image is read_image
+    pixels = np.arange(6 * 4 * 3, dtype=np.uint8).reshape(6, 4, 3)
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = tmp_path / "rotated.png"
+    image.save(path, exif=exif.tobytes())
+    np.testing.assert_array_equal(read_image(path), np.rot90(pixels, k=-1))
+    with pytest.raises(ImageReadError, match=r"missing\.png: image file not found"):
+        read_image(tmp_path / "missing.png")

@@ -181,3 +181,19 @@ def test_subset_file_order_is_kept(tmp_path, tiny_raw):
     model = FlameModelData.from_arrays(model_raw, source="tiny")
     aux = load_flame_aux(write_aux_dir(shuffled, tmp_path / "aux"), model=model)
     assert aux.subsets["head"].tolist() == list(range(34, -1, -1))
+
+
+def test_one_decision_of_which_flame_to_load(tmp_path, monkeypatch):
+    from trans3dhead.config import FlameConfig
+    from trans3dhead.flame.files import flame_paths
+    from trans3dhead.models.build import build_assets
+
+    monkeypatch.delenv(ENV_MODEL, raising=False)
+    monkeypatch.delenv(ENV_AUX, raising=False)
+    assert flame_paths() is None  # the embedded model
+    assert flame_paths("m.npz", "aux") == ("m.npz", "aux")
+    monkeypatch.setenv(ENV_AUX, str(tmp_path / "aux"))
+    with pytest.raises(AssetError, match="given without a FLAME model file"):
+        flame_paths()
+    with pytest.raises(AssetError, match="given without a FLAME model file"):  # the config path agrees
+        build_assets(FlameConfig())

@@ -59,3 +59,20 @@ def test_number_array_reads_numbers(value):
 )
 def test_number_array_refuses_what_is_not_json_numbers(value):
     assert jsonio.number_array(value) is None
+
+
+def test_read_file_is_the_one_reader(tmp_path):
+    from trans3dhead.errors import InputError
+    from trans3dhead.jsonio import read_file
+
+    good = tmp_path / "good.json"
+    good.write_text('{"a": [1, 2.5, NaN]}')
+    assert read_file(good)["a"][:2] == [1, 2.5]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(InputError, match=r"GT file .*bad\.json: not valid JSON"):
+        read_file(bad, what="GT file", error=InputError)
+    with pytest.raises(FileNotFoundError, match=r"missing\.json: file not found"):
+        read_file(tmp_path / "missing.json")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        read_file(tmp_path)

@@ -38,7 +38,8 @@ def noisy(items, topology, seed: int = 1) -> dict:
     }
 
 
-# ---- an independent transcription of the reference benchmark's per-item formulas (SPEC section 6) ----
+# ---- an independent transcription of the reference benchmark's per-item formulas ----
+# (docs/conventions.md section 11)
 
 
 def ref_landmarks(vertices, topology):

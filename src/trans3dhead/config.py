@@ -23,6 +23,17 @@ from typing import Any
 import yaml
 
 from trans3dhead.errors import InputError, one_line, shown
+from trans3dhead.frames import (
+    ARCHS,
+    BRANCH_MODES,
+    CROP_STYLES,
+    FUSION_MODES,
+    LANDMARK_SOURCES,
+    MARR_MODES,
+    POSE_INITS,
+    READOUTS,
+    heads_split_width,
+)
 from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
 __all__ = [
@@ -262,15 +273,15 @@ class Config:
 
 
 _CHOICES = {
-    ("model", "arch"): ("trans3dhead", "dad3dnet"),
-    ("model", "qamem"): ("off", "landmarks", "both"),
-    ("model", "mqinit"): ("off", "landmarks", "both"),
-    ("model", "marr"): ("fixed", "learned_mean", "learned_random", "off"),
-    ("model", "pose_init"): ("reference", "frontal_mean"),
-    ("model", "readout"): ("shared", "per_query"),
-    ("model", "bifpn_fusion"): ("stable", "reference"),
-    ("model", "crop"): ("centred", "reference"),
-    ("model", "landmarks"): ("flame", "branch"),
+    ("model", "arch"): ARCHS,
+    ("model", "qamem"): BRANCH_MODES,
+    ("model", "mqinit"): BRANCH_MODES,
+    ("model", "marr"): MARR_MODES,
+    ("model", "pose_init"): POSE_INITS,
+    ("model", "readout"): READOUTS,
+    ("model", "bifpn_fusion"): FUSION_MODES,
+    ("model", "crop"): CROP_STYLES,
+    ("model", "landmarks"): LANDMARK_SOURCES,
     ("train", "schedule"): ("step", "plateau"),
     ("train", "amp"): ("off", "bf16", "fp16"),
     ("train", "channels_last"): ("auto", "on", "off"),
@@ -373,7 +384,7 @@ def _validate(config: Config, source: str) -> None:
     for section, key in (("model", "encoder_layers"), ("data", "workers"), ("train", "checkpoint_every")):
         if getattr(getattr(config, section), key) < 0:
             raise ConfigError(f"{source}: {section}.{key} must be >= 0")
-    if config.model.d_model % config.model.nhead:
+    if not heads_split_width(config.model.d_model, config.model.nhead):
         raise ConfigError(
             f"{source}: model.d_model ({config.model.d_model}) must be divisible by model.nhead "
             f"({config.model.nhead})"

@@ -35,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from trans3dhead import jsonio
 from trans3dhead.config import ConfigError, UniqueKeyLoader, load_config, yaml_error_text
 
 __all__ = ["ExperimentSpec", "Arm", "load_spec", "run_experiment", "RESULT_KEYS"]
@@ -393,7 +394,7 @@ def run_experiment(
         done = out / "arms" / arm.name / "result.json"
         if done.is_file():
             log(f"arm {arm.name}: done already")
-            records.append(json.loads(done.read_text()))
+            records.append(jsonio.read_file(done, what="arm result"))
         else:
             records.append(_run_arm(spec, arm, out, log))
         _write_json(out / "results.json", {"name": spec.name, "spec": str(spec.source), "arms": records})

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from trans3dhead.errors import one_line
 
 try:  # optional speed-up
     import orjson
 except ImportError:  # pragma: no cover - exercised when orjson is absent
     orjson = None
 
-__all__ = ["loads", "dumps", "has_non_finite", "number_array"]
+__all__ = ["loads", "dumps", "read_file", "has_non_finite", "number_array"]
 
 
 def loads(data: bytes | str) -> Any:
@@ -31,6 +35,36 @@ def loads(data: bytes | str) -> Any:
         except orjson.JSONDecodeError:
             pass  # NaN / Infinity tokens, or truly invalid: json decides and reports
     return json.loads(data)
+
+
+def read_file(
+    path: str | Path,
+    *,
+    what: str = "",
+    error: type[Exception] = ValueError,
+    invalid: str = "not valid JSON",
+    parse: Callable[[bytes], Any] = loads,
+) -> Any:
+    """Read and parse the JSON file ``path``: the project's one JSON file reader.
+
+    A folder raises ``IsADirectoryError``, a missing file ``FileNotFoundError`` and other read failures
+    their ``OSError``; content that is not JSON (including numbers Python refuses to convert and nesting
+    too deep to parse) raises ``error``.  Messages start with ``what`` (e.g. "GT file") and the path;
+    ``invalid`` words the parse failure.  ``parse`` (default :func:`loads`) turns the bytes into objects.
+    """
+    path = Path(path)
+    name = f"{what} {path}" if what else str(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{name}: is a directory, expected a JSON file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}: file not found")
+    data = path.read_bytes()
+    try:
+        return parse(data)
+    except RecursionError:
+        raise error(f"{name}: {invalid} (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
+        raise error(f"{name}: {invalid} ({one_line(exc)})") from None
 
 
 def has_non_finite(obj: Any) -> bool:

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from trans3dhead.cli._common import add_asset_args
+from trans3dhead.frames import CROP_STYLES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--out", required=True, help="cache folder to create, or to finish after an interruption")
     k.add_argument("--config", help="the training config: its FLAME model, model.crop and model.input_size")
     add_asset_args(k)
-    k.add_argument("--crop", choices=("centred", "reference"), help="crop style (default: the config's)")
+    k.add_argument("--crop", choices=CROP_STYLES, help="crop style (default: the config's)")
     k.add_argument("--workers", type=int, default=0, help="decoding processes (default: 0, in this one)")
     k.add_argument("--skip-bad", action="store_true", help="leave out unreadable items instead of stopping")
     k.set_defaults(func=data_cache)
@@ -83,12 +84,9 @@ def data_cache(args: argparse.Namespace) -> int:
     config = load_config(args.config, [])
     if args.workers < 0:
         raise InputError(f"--workers must be >= 0, got {args.workers}")
-    if args.flame or args.aux:
-        from trans3dhead.flame import load_assets
-
-        assets = load_assets(args.flame, args.aux)
-    else:
-        assets = build_assets(config.flame)
+    if args.flame or args.aux:  # the command line's files replace the config's
+        config.flame.model, config.flame.aux = args.flame, args.aux
+    assets = build_assets(config.flame)
 
     def bar(items):
         return tqdm(items, desc=f"cache {args.split}", unit="item", file=sys.stderr, disable=None)

@@ -7,6 +7,7 @@ import sys
 
 from trans3dhead.cli._common import add_asset_args
 from trans3dhead.errors import InputError
+from trans3dhead.frames import LANDMARK_SOURCES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", choices=("dad3dheads", "aflw2000"), default="dad3dheads")
     p.add_argument(
         "--landmarks",
-        choices=("flame", "branch"),
+        choices=LANDMARK_SOURCES,
         help="2D landmarks to submit: projected FLAME mesh or the landmark branch (default: the "
         "checkpoint's model.landmarks, flame unless set; branch for an imported DAD-3DNet)",
     )

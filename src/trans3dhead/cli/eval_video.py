@@ -9,6 +9,7 @@ from pathlib import Path
 
 from trans3dhead.cli._common import add_asset_args, add_video_args, video_options
 from trans3dhead.errors import InputError
+from trans3dhead.frames import LANDMARK_SOURCES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(OpenCV Haar cascades)",
     )
     p.add_argument(
-        "--landmarks", choices=("flame", "branch"), help="default: the checkpoint's model.landmarks"
+        "--landmarks", choices=LANDMARK_SOURCES, help="default: the checkpoint's model.landmarks"
     )
     p.add_argument("--max-lag", type=int, default=10, metavar="K", help="lags searched, in frames (10)")
     p.add_argument("--batch", type=int, default=8, help="heads per network call (default 8)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from trans3dhead.cli._common import add_asset_args, add_video_args, video_options
 from trans3dhead.errors import InputError
+from trans3dhead.frames import PREDICTION_LANDMARK_SOURCES
 
 _EPILOG = """\
 outputs, per image: OUT/<key>.json (result, schema: trans3dhead/inference/prediction_schema.json),
@@ -52,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for torch / ONNX Runtime (default: their own)")
     p.add_argument(
         "--landmarks",
-        choices=("flame", "branch", "heatmap"),
+        choices=PREDICTION_LANDMARK_SOURCES,
         help="68 landmarks from the projected FLAME mesh, the landmark branch, or DAD-3DNet's heatmap "
         "argmax (torch backend); default: the checkpoint's model.landmarks (flame; branch for an imported "
         "DAD-3DNet)",

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 from trans3dhead.data.io import DataError, read_image
 from trans3dhead.errors import one_line
+from trans3dhead.frames import FLIP_YZ
 from trans3dhead.geometry.crop import CropTransform
 from trans3dhead.geometry.rotation import matrix_to_euler
 
@@ -55,7 +56,7 @@ def pose_para_to_matrix(pitch: float, yaw: float, roll: float) -> np.ndarray:
     rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return np.diag([1.0, -1.0, -1.0]) @ (rz @ ry @ rx).T
+    return FLIP_YZ @ (rz @ ry @ rx).T
 
 
 @dataclass

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
+from trans3dhead import jsonio
 from trans3dhead.atomic import atomic_write
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, Sample
 from trans3dhead.data.io import DataError
@@ -197,7 +198,7 @@ def _open_array(path: Path, shape: tuple, dtype, *, create: bool) -> np.memmap:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return jsonio.read_file(path)
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: unreadable ({exc}); remove the folder and start again") from None
 
@@ -303,7 +304,7 @@ class CachedDataset(Dataset):
             why = "incomplete (run trans3dhead data cache again to finish it)" if partial else "not a cache"
             raise DataError(f"{self.path}: {why}; no {MANIFEST}")
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = jsonio.read_file(path)
         except (OSError, ValueError) as exc:
             raise DataError(f"{path}: unreadable ({exc})") from None
         if manifest.get("format") != CACHE_FORMAT or manifest.get("version") != CACHE_VERSION:

@@ -1,4 +1,4 @@
-"""DAD-3DHeads-format dataset reader -> model-ready samples (SPEC section 3).
+"""DAD-3DHeads-format dataset reader -> model-ready samples (``docs/conventions.md`` sections 5, 6 and 8).
 
 Layout::
 
@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from trans3dhead.data.io import DataError, read_annotation, read_image, read_split_index
 from trans3dhead.data.transforms import Augmentation, apply_affine, in_plane_rotation, photometric, warp
 from trans3dhead.flame.assets import FlameAssets
+from trans3dhead.frames import gt_rotation_from_model_view
 from trans3dhead.geometry.crop import FIXED_EVAL_EXTENSION, CropTransform, random_extension
 from trans3dhead.geometry.rotation import matrix_to_euler
 from trans3dhead.types import Batch, DeviceAugment, HeadTargets
@@ -87,7 +88,7 @@ def gt_targets(
         (lmk_image[:, 0] > x0) & (lmk_image[:, 0] < x1) & (lmk_image[:, 1] > y0) & (lmk_image[:, 1] < y1)
     )
     crop_xy = crop.points_to_crop(image_xy)
-    rotation = np.diag([1.0, -1.0, -1.0]) @ model_view[:3, :3]
+    rotation = gt_rotation_from_model_view(model_view)
     if matrix is not None:
         crop_xy = apply_affine(matrix, crop_xy)
         rotation = in_plane_rotation(matrix) @ rotation

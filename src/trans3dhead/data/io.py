@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from trans3dhead import jsonio
@@ -27,6 +26,7 @@ __all__ = [
     "ATTRIBUTE_VALUES",
     "read_json",
     "read_image",
+    "ImageReadError",
     "image_size",
     "read_annotation",
     "read_metadata",
@@ -57,34 +57,40 @@ class DataError(InputError):
 
 
 def read_json(path: str | Path) -> Any:
-    path = Path(path)
+    """A dataset JSON file (:func:`trans3dhead.jsonio.read_file`); every failure is a :class:`DataError`."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        return jsonio.read_file(path, error=DataError, invalid="invalid JSON")
+    except FileNotFoundError as exc:
+        raise DataError(str(exc)) from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({one_line(exc)})") from exc
-    try:
-        return jsonio.loads(data)
-    except RecursionError:
-        raise DataError(f"{path}: invalid JSON (nested too deeply)") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
-        raise DataError(f"{path}: invalid JSON ({one_line(exc)})") from None
+
+
+class ImageReadError(DataError):
+    """An image file could not be read or decoded (the message names the file)."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to RGB uint8 (H, W, 3)."""
+    """The project's one image reader (datasets, ``predict``, the demo, videos' frame files): an image
+    file as (H, W, 3) uint8 RGB, EXIF orientation applied, decoded with Pillow.
+
+    Raises :class:`ImageReadError` (a :class:`DataError`) for a missing file, an undecodable one, or one
+    larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS`` x 2: a few KB that would
+    decode to gigabytes).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     path = Path(path)
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        with Image.open(path) as handle:
+            image = ImageOps.exif_transpose(handle)
+            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
     except FileNotFoundError:
-        raise DataError(f"{path}: image file not found") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read image ({one_line(exc)})") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise DataError(f"{path}: not a decodable image (corrupt or truncated?)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        raise ImageReadError(f"{path}: image file not found") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{path}: cannot read image, too many pixels ({one_line(exc)})") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(f"{path}: not a decodable image, cannot read image ({one_line(exc)})") from exc
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

@@ -23,9 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from trans3dhead import jsonio
 from trans3dhead.engine.distributed import DistContext
 from trans3dhead.errors import InputError
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS
+from trans3dhead.frames import LANDMARK_SOURCES
 from trans3dhead.metrics.benchmark import (
     BenchmarkOptions,
     BenchmarkResult,
@@ -49,7 +51,6 @@ __all__ = [
     "headline_metrics",
 ]
 
-LANDMARK_SOURCES = ("flame", "branch")
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +114,11 @@ def predict(
             continue
         output = model(batch.images.to(device))
         flame = output.flame
-        size = float(batch.images.shape[-1])
         flame_2d = flame.landmarks_2d.double().cpu().numpy()  # (B, N, 2) crop pixels
-        branch_2d = (output.landmarks * size).double().cpu().numpy() if branch else None
-        if branch_2d is not None and batch.crops and batch.crops[0].style == "reference":
-            branch_2d = branch_2d.clip(0.0, size)  # the reference predictor clips them to the crop
+        branch_2d = output.landmarks.double().cpu().numpy() if branch else None  # (B, N, 2) normalised
         for i, (item_id, crop) in enumerate(zip(batch.item_ids, batch.crops, strict=True)):
             from_flame = crop.points_to_image(flame_2d[i])
-            from_branch = crop.points_to_image(branch_2d[i]) if branch_2d is not None else None
+            from_branch = crop.landmarks_to_image(branch_2d[i]) if branch_2d is not None else None
             out[item_id] = make_prediction(
                 landmarks_2d=from_flame if landmark_source == "flame" else from_branch,
                 landmarks_flame=from_flame,
@@ -220,8 +218,6 @@ def evaluate_checkpoint(
     """:func:`evaluate_split` of a checkpoint with the input size, crop and landmark source its config
     names.  Returns the model and the report (``metrics.json``'s content; None for a split without
     annotations)."""
-    import json
-
     from trans3dhead.models.build import model_from_checkpoint
 
     model, config, assets = model_from_checkpoint(checkpoint, device=device)
@@ -237,7 +233,7 @@ def evaluate_checkpoint(
         device=device,
         crop_style=config.model.crop,
     )
-    report = None if result is None else json.loads((Path(out_dir) / "metrics.json").read_text())
+    report = None if result is None else jsonio.read_file(Path(out_dir) / "metrics.json")
     return model, report
 
 

@@ -36,7 +36,8 @@ SUBSET_FILES: dict[str, str] = {
     "eyeballs": "eyeballs",
 }
 
-#: Indices into the 68 landmarks of the 7 keypoints used by the Chamfer metric (SPEC section 6).
+#: Indices into the 68 landmarks of the 7 keypoints used by the Chamfer metric
+#: (``docs/conventions.md`` section 11).
 CHAMFER_KEYPOINTS: tuple[int, ...] = (36, 39, 42, 45, 33, 48, 54)
 
 #: FLAME 2020 stores 300 shape then 100 expression components in one ``shapedirs`` array.

@@ -40,6 +40,7 @@ __all__ = [
     "read_aux_dir",
     "load_flame_model",
     "load_flame_aux",
+    "flame_paths",
     "load_assets",
     "embedded_assets",
     "write_model_npz",
@@ -146,13 +147,15 @@ def embedded_assets(
     return FlameAssets(model=model, aux=FlameAux.from_raw(aux_raw, model=model, source=source))
 
 
-def load_assets(
-    flame: str | Path | None = None, aux: str | Path | None = None, *, num_shape: int | None = None
-) -> FlameAssets:
-    """Load a model and its auxiliary files.
+def flame_paths(
+    flame: str | Path | None = None, aux: str | Path | None = None
+) -> tuple[str | Path, str | Path] | None:
+    """Which FLAME to load: ``(model file, auxiliary directory)``, or None for the embedded model.
 
-    Paths default to ``$TRANS3DHEAD_FLAME`` / ``$TRANS3DHEAD_FLAME_AUX``; with no model path at all the
-    embedded procedural model is returned.
+    The one place that decides (:func:`load_assets`, and ``trans3dhead.models.build.build_assets`` for a
+    config's ``flame.model`` / ``flame.aux``).  Paths default to ``$TRANS3DHEAD_FLAME`` /
+    ``$TRANS3DHEAD_FLAME_AUX``; no model path at all means the embedded model; one path without the
+    other is an :class:`AssetError`.
     """
     flame = flame or os.environ.get(ENV_MODEL) or None
     aux = aux or os.environ.get(ENV_AUX) or None
@@ -161,13 +164,23 @@ def load_assets(
             raise AssetError(
                 f"auxiliary directory {aux} given without a FLAME model file (--flame / ${ENV_MODEL})"
             )
-        return embedded_assets()
+        return None
     if aux is None:
         raise AssetError(
             f"FLAME model {flame} given without the DAD-3DHeads auxiliary directory (--aux / ${ENV_AUX})"
         )
-    model = load_flame_model(flame, num_shape=num_shape)
-    return FlameAssets(model=model, aux=load_flame_aux(aux, model=model))
+    return flame, aux
+
+
+def load_assets(
+    flame: str | Path | None = None, aux: str | Path | None = None, *, num_shape: int | None = None
+) -> FlameAssets:
+    """Load a model and its auxiliary files, as :func:`flame_paths` decides (else the embedded model)."""
+    paths = flame_paths(flame, aux)
+    if paths is None:
+        return embedded_assets()
+    model = load_flame_model(paths[0], num_shape=num_shape)
+    return FlameAssets(model=model, aux=load_flame_aux(paths[1], model=model))
 
 
 def write_model_npz(model: Mapping[str, Any], path: str | Path) -> Path:

@@ -1,4 +1,6 @@
-"""The FLAME layer: parameter vector -> meshes, landmarks and projections (SPEC section 1).
+"""The FLAME layer: parameter vector -> meshes, landmarks and projections.
+
+See ``docs/conventions.md`` sections 2 (the parameter vector) and 4 (the projection).
 
 Letters: B batch, V vertices, N landmarks, K parameters.
 """
@@ -14,13 +16,12 @@ from torch import Tensor, nn
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS, FlameAssets
 from trans3dhead.flame.lbs import lbs
 from trans3dhead.flame.params import ParamLayout
+from trans3dhead.frames import MESH_OFFSET_Z
 from trans3dhead.geometry.camera import ortho_project
 from trans3dhead.geometry.rotation import rotation_6d_to_matrix
 
 __all__ = ["FlameOutput", "FlameLayer", "MESH_OFFSET_Z"]
 
-#: Shift along z applied to the FLAME mesh before the global rotation ("to the skull centre").
-MESH_OFFSET_Z = 0.05
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Layout of the regressed FLAME parameter vector (SPEC section 1)."""
+"""Layout of the regressed FLAME parameter vector (``docs/conventions.md`` section 2)."""
 
 from __future__ import annotations
 

@@ -156,7 +156,7 @@ def ortho_project_3d(vertices: Tensor, scale: Tensor, translation: Tensor, image
 
 
 def ortho_project(vertices: Tensor, scale: Tensor, translation: Tensor, image_size: int = 256) -> Tensor:
-    """Orthographic projection of posed vertices to crop pixels (SPEC section 1).
+    """Orthographic projection of posed vertices to crop pixels (``docs/conventions.md`` section 4).
 
     ``pixel = (v * clamp(scale + 1, 1e-8) + t + 1) / 2 * image_size`` on x and y (t_z ignored).
     Shapes as :func:`ortho_project_3d`; returns (..., V, 2).
@@ -211,7 +211,8 @@ def scale_translation_to_image(
     A crop pixel ``u`` and an original pixel ``x`` are related by ``x = (u - pad) / k + offset``.  With
     ``u = (v (s + 1) + t + 1) S / 2`` this gives ``s' + 1 = (s + 1) / k`` and
     ``t' = (t + 1 - 2 pad / S) / k - 1 + 2 offset / S`` (pad and offset have z = 0), so that
-    ``ortho_project(v, s', t', S)`` lands on original-image pixels.  The SPEC's formula is offset = 0.
+    ``ortho_project(v, s', t', S)`` lands on original-image pixels.  The DAD-3DNet reference's formula is
+    offset = 0.
 
     Args:
         scale: (..., 1) or (...) raw crop-space scale.

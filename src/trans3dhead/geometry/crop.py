@@ -23,14 +23,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trans3dhead.frames import CROP_STYLES
 from trans3dhead.geometry.camera import scale_translation_to_image
 
 __all__ = ["CropTransform", "CROP_STYLES", "FIXED_EVAL_EXTENSION", "random_extension"]
 
-#: "centred": warp with centred fractional padding; "reference": the DAD-3DNet predictor's resize + pad.
-CROP_STYLES = ("centred", "reference")
 
-# Expected value of the training extension 0.1 * U(0, 1) + 0.05 (SPEC section 3), for every side.
+# Expected value of the training extension 0.1 * U(0, 1) + 0.05 for every side (``docs/conventions.md``
+# section 6).
 FIXED_EVAL_EXTENSION: tuple[float, float, float, float] = (0.1, 0.1, 0.1, 0.1)
 ANTIALIAS_BELOW = 0.5  # resampling factors below this are low-pass filtered first
 
@@ -236,6 +236,19 @@ class CropTransform:
     def points_to_image(self, points: PointsT) -> PointsT:
         """Crop pixels (..., 2) -> original-image points (..., 2); the exact inverse of points_to_crop."""
         return self._map_points(points, forward=False)
+
+    def landmarks_to_image(self, landmarks: np.ndarray) -> np.ndarray:
+        """Regressed landmarks (..., 2) in normalised crop coordinates (``[0, 1]`` across the crop) ->
+        original-image pixels (..., 2) float64.
+
+        The one mapping of a landmark branch's output to the image (evaluation and prediction both use
+        it): scaled to crop pixels in float64, clipped to the crop for the "reference" style (as the
+        DAD-3DNet reference predictor does), then :meth:`points_to_image`.
+        """
+        crop_pixels = np.asarray(landmarks, dtype=np.float64) * self.size
+        if self.style == "reference":
+            crop_pixels = crop_pixels.clip(0.0, self.size)
+        return self.points_to_image(crop_pixels)
 
     def warp_image(self, image: np.ndarray) -> np.ndarray:
         """Original image (H, W) or (H, W, C) -> crop (size, size[, C]), same dtype, zeros outside.

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trans3dhead.frames import FLIP_YZ_SIGNS
+
 __all__ = [
     "rotation_6d_to_matrix",
     "matrix_to_rotation_6d",
@@ -263,5 +265,5 @@ def gt_rotation(model_view: Tensor) -> Tensor:
     The flip turns the OpenGL camera (y up, looking down -z) into the image frame (y down, z forward).
     """
     _check_last_dims(model_view, (4, 4), "model_view")
-    rows = model_view[..., :3, :3]
-    return torch.cat((rows[..., :1, :], -rows[..., 1:, :]), dim=-2)  # rows y and z negated
+    signs = torch.tensor(FLIP_YZ_SIGNS, dtype=model_view.dtype, device=model_view.device)
+    return model_view[..., :3, :3] * signs[:, None]  # FLIP_YZ @ MV[:3, :3]: rows y and z negated (exact)

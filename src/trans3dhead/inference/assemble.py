@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from trans3dhead.flame.params import ParamLayout
+from trans3dhead.frames import PREDICTION_LANDMARK_SOURCES
 from trans3dhead.geometry import CropTransform, matrix_to_euler, ortho_camera_matrix, ortho_project_3d
 from trans3dhead.inference.boxes import Detection
 from trans3dhead.inference.confidence import head_confidence
@@ -26,7 +27,7 @@ __all__ = ["LANDMARK_SOURCES", "HEATMAP_STRIDE", "MeshInfo", "assemble_predictio
 #: Which 68 landmarks :attr:`HeadPrediction.landmarks` holds: the projected FLAME landmark embedding
 #: ("flame", the benchmark default), the landmark branch ("branch"; what the DAD-3DNet reference predictor
 #: draws), or the argmax of DAD-3DNet's heatmaps ("heatmap"; the reference predictor's fallback).
-LANDMARK_SOURCES = ("flame", "branch", "heatmap")
+LANDMARK_SOURCES = PREDICTION_LANDMARK_SOURCES
 #: DAD-3DNet's heatmaps are at stride 4 of the crop (the reference predictor's ``stride: 4``).
 HEATMAP_STRIDE = 4
 
@@ -94,10 +95,7 @@ def _one(
     vertices = ortho_project_3d(posed, scale, translation, image_size=size).numpy()  # (V, 3) image frame
     lmk3d = output.flame.landmarks_3d[i].detach().cpu().to(f64)
     landmarks_3d = ortho_project_3d(lmk3d, scale, translation, image_size=size).numpy()  # (N, 3)
-    branch_crop = output.landmarks[i].detach().cpu().to(f64).numpy() * size  # (N, 2) crop pixels
-    if crop.style == "reference":
-        branch_crop = branch_crop.clip(0.0, size)  # the reference predictor clips them to the crop
-    branch = crop.points_to_image(branch_crop)
+    branch = crop.landmarks_to_image(output.landmarks[i].detach().cpu().to(f64).numpy())  # (N, 2)
     confidence, failed = head_confidence(
         landmarks_3d[:, :2], branch if mesh.landmark_branch else None, detection.box
     )

@@ -6,14 +6,14 @@ the top-left corner).  Letters: K boxes.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from trans3dhead.errors import InputError, one_line, shown
+from trans3dhead import jsonio
+from trans3dhead.errors import InputError, shown
 from trans3dhead.jsonio import number_array
 
 __all__ = ["Detection", "check_box", "iou_matrix", "nms", "face_to_head_box", "load_boxes_file"]
@@ -122,10 +122,5 @@ def load_boxes_file(path: str | Path) -> dict[str, list[tuple[float, float, floa
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: boxes file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except RecursionError:
-        raise InputError(f"{path}: not a valid JSON boxes file (nested too deeply)") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
-        raise InputError(f"{path}: not a valid JSON boxes file ({one_line(exc)})") from None
+    data = jsonio.read_file(path, error=InputError, invalid="not a valid JSON boxes file")
     return _parse_boxes_table(data, str(path))

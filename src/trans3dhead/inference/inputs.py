@@ -13,10 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-
-from trans3dhead.errors import InputError, one_line
+from trans3dhead.data.io import ImageReadError, read_image
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "InputFile", "collect_inputs", "read_image", "ImageReadError"]
 
@@ -26,10 +23,6 @@ IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
 )
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
-
-
-class ImageReadError(InputError):
-    """An input file could not be decoded as an image (the message names the file)."""
 
 
 @dataclass(frozen=True)
@@ -88,16 +81,3 @@ def collect_inputs(paths: Sequence[str | Path]) -> list[InputFile]:
             out.append(InputFile(path, key, (path.name,), path.suffix.lower() in VIDEO_SUFFIXES))
     return out
 
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB, EXIF orientation applied; ImageReadError if undecodable or
-    larger than Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS`` x 2)."""
-    path = Path(path)
-    try:
-        with Image.open(path) as handle:
-            image = ImageOps.exif_transpose(handle)
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except Image.DecompressionBombError as exc:  # a few KB that would decode to gigabytes
-        raise ImageReadError(f"{path}: cannot read image, too many pixels ({one_line(exc)})") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageReadError(f"{path}: cannot read image ({one_line(exc)})") from exc

@@ -2,7 +2,7 @@
 
 Letters: L decoder layers, B batch, N landmarks, V vertices.
 
-Losses (SPEC section 4; see each module for the exact definition):
+Losses (``docs/conventions.md`` section 9; see each module for the exact definition):
 
 * ``landmarks``: SmoothL1 of normalised landmarks masked by GT presence; the final prediction, or the
   mean over all decoder layers with ``deep_supervision`` (:mod:`.landmarks`).

@@ -1,4 +1,4 @@
-"""DAD-3DNet's heatmap loss (SPEC section 4, reference code): soft IoU on sigmoid heatmaps.
+"""DAD-3DNet's heatmap loss (``docs/conventions.md`` section 9, reference code): soft IoU on sigmoid heatmaps.
 
 Letters: B batch, N landmarks (channels), h/w heatmap size.
 

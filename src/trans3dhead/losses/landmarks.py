@@ -1,4 +1,6 @@
-"""Landmark regression loss (SPEC section 4, paper section 3.4): SmoothL1 masked by GT presence.
+"""Landmark regression loss: SmoothL1 masked by GT presence.
+
+See ``docs/conventions.md`` section 9 and the Trans3DHead paper, section 3.4.
 
 Letters: L decoder layers, B batch, N landmarks.
 

@@ -1,4 +1,6 @@
-"""Reprojection loss (SPEC section 4): SmoothL1 between projected vertex subsets, in crop pixels.
+"""Reprojection loss: SmoothL1 between projected vertex subsets, in crop pixels.
+
+See ``docs/conventions.md`` section 9.
 
 Letters: B batch, V vertices.  ``loss = sum_k w_k * mean_{B, V_k, xy} smoothl1_beta(pred - gt)`` over the
 subsets (face and head, 0.5 each, by default in the criterion); beta = 1 pixel as in the reference.

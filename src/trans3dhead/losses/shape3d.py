@@ -1,4 +1,4 @@
-"""3D head-shape loss (SPEC section 4): MSE between unit-cube-normalised vertex subsets.
+"""3D head-shape loss (``docs/conventions.md`` section 9): MSE between unit-cube-normalised vertex subsets.
 
 Letters: B batch, V vertices, V_s vertices of a subset.
 

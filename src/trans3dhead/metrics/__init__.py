@@ -1,4 +1,4 @@
-"""DAD-3DHeads benchmark metrics (SPEC section 6), reports and the official file formats.
+"""DAD-3DHeads benchmark metrics (``docs/conventions.md`` section 11), reports and the official file formats.
 
 Metric functions take plain arrays (numpy, torch tensors or nested lists) and are batched over leading
 dimensions where that makes sense, so training validation can use them too.  The defaults reproduce the

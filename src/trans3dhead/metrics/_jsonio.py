@@ -14,34 +14,17 @@ from typing import Any
 
 from trans3dhead import jsonio
 from trans3dhead.atomic import atomic_write
-from trans3dhead.errors import InputError, one_line
+from trans3dhead.errors import InputError
 
 __all__ = ["read_json", "read_json_pairs", "refuse_duplicates", "write_json", "write_text"]
 
 Pairs = list[tuple[str, Any]]
 
 
-def _read_bytes(path: Path, what: str) -> bytes:
-    if path.is_dir():
-        raise IsADirectoryError(f"{what} {path}: is a directory, expected a JSON file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path}: file not found")
-    return path.read_bytes()
-
-
-def _parse(path: Path, what: str, parse: Callable[[bytes], Any]) -> Any:
-    data = _read_bytes(path, what)
-    try:
-        return parse(data)
-    except RecursionError:
-        raise InputError(f"{what} {path}: not valid JSON (nested too deeply)") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers too long to convert
-        raise InputError(f"{what} {path}: not valid JSON ({one_line(exc)})") from None
-
-
 def read_json(path: str | Path, *, what: str) -> Any:
-    """Parse a JSON file; every failure raises an error whose message names ``what`` and the path."""
-    return _parse(Path(path), what, jsonio.loads)
+    """Parse a JSON file (:func:`trans3dhead.jsonio.read_file`); every failure raises an error whose
+    message names ``what`` and the path."""
+    return jsonio.read_file(path, what=what, error=InputError)
 
 
 def refuse_duplicates(path: str | Path, what: str) -> Callable[[Pairs], dict[str, Any]]:
@@ -71,7 +54,7 @@ def read_json_pairs(path: str | Path, *, what: str, on_duplicate: Callable[[Pair
     def parse(data: bytes) -> Any:
         return json.loads(data, object_pairs_hook=hook)
 
-    return _parse(Path(path), what, parse)
+    return jsonio.read_file(path, what=what, error=InputError, parse=parse)
 
 
 def write_text(path: str | Path, text: str) -> Path:

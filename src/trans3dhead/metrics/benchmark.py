@@ -1,12 +1,12 @@
 """Scoring a set of predictions against GT items: per-item metrics, overall means, per-attribute rows.
 
-The DAD-3DHeads benchmark as its reference implementation computes it (SPEC section 6), with one
-deliberate difference in bookkeeping: a missing or invalid prediction field is reported as a
-:class:`~trans3dhead.metrics.submission.Problem` and leaves out of the means *only the metrics that need
-that field, for that item* (never counted as perfect nor as zero); each mean states how many items it
-covers.  With a complete, valid submission every metric covers every item and the means are the
-reference's, computed in the reference's dtypes (float64 for NME and pose error, float32 for Z5 and
-Chamfer, whose per-item values are float32 in the reference).
+The DAD-3DHeads benchmark as its reference implementation computes it (``docs/conventions.md`` section 11),
+with one deliberate difference in bookkeeping: a missing or invalid prediction field is reported as a
+:class:`~trans3dhead.metrics.submission.Problem` and leaves out of the means *only the metrics that need that
+field, for that item* (never counted as perfect nor as zero); each mean states how many items it covers. With
+a complete, valid submission every metric covers every item and the means are the reference's, computed in the
+reference's dtypes (float64 for NME and pose error, float32 for Z5 and Chamfer, whose per-item values are
+float32 in the reference).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Chamfer distance of the DAD-3DHeads benchmark (SPEC section 6).
+"""Chamfer distance of the DAD-3DHeads benchmark (``docs/conventions.md`` section 11).
 
 1. The GT camera-frame vertices ``MV . v`` are scaled so that the inner eye corners (landmarks 39 and
    42) are ``INTER_EYE_DISTANCE`` = 20 apart.

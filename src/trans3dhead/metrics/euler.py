@@ -1,4 +1,4 @@
-"""Euler-angle errors for AFLW2000-3D (SPEC section 6).
+"""Euler-angle errors for AFLW2000-3D (``docs/conventions.md`` sections 5 and 11).
 
 Angles are (roll, pitch, yaw) in degrees in the benchmark convention of
 :func:`trans3dhead.geometry.matrix_to_euler`.  The usual AFLW2000-3D protocol reports the mean absolute

@@ -1,4 +1,4 @@
-"""The benchmark's ground-truth file: a JSON list with one entry per image (SPEC section 6)::
+"""The benchmark's ground-truth file (``docs/conventions.md`` section 11): one entry per image::
 
     {"id": str, "bbox": [x, y, w, h], "vertices": V x 3, "model_view_matrix": 4 x 4,
      "projection_matrix": 4 x 4, "image_height": H, "attributes": {name: value}  (optional)}
@@ -143,10 +143,11 @@ class GtItem:
         return (self.model_view @ _homogeneous(self.vertices).T).T[:, :3]
 
     def project(self, points: np.ndarray) -> np.ndarray:
-        """Model-space points (P, 3) -> original-image pixels (P, 2), float32 (SPEC section 3).
+        """Model-space points (P, 3) -> original-image pixels (P, 2), float32.
 
-        The benchmark's arithmetic: ``MV`` then ``P`` as two float32 products, perspective division,
-        ``y = H - y``; the same projection as :func:`trans3dhead.geometry.gt_project`.
+        The GT projection of ``docs/conventions.md`` section 5, with the benchmark's arithmetic: ``MV`` then
+        ``P`` as two float32 products, perspective division, ``y = H - y``; the same projection as
+        :func:`trans3dhead.geometry.gt_project`.
         """
         clip = self._clip(points)
         xy = clip[:, :2] / clip[:, 3:]

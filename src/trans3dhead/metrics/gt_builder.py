@@ -1,4 +1,4 @@
-"""Build the benchmark's GT file from a DAD-3DHeads-format split directory (SPEC section 3)::
+"""Build the benchmark's GT file from a DAD-3DHeads-format split (``docs/conventions.md`` section 8)::
 
     <root>/<split>/<split>.json             metadata: item_id, annotation_path, img_path, bbox, attributes
     <root>/<split>/annotations/<id>.json    vertices, model_view_matrix, projection_matrix

@@ -1,4 +1,4 @@
-"""Reprojection NME of the DAD-3DHeads benchmark (SPEC section 6).
+"""Reprojection NME of the DAD-3DHeads benchmark (``docs/conventions.md`` section 11).
 
 ``NME = 100 * mean_N ||target - pred||_2 / sqrt(bbox_w * bbox_h)``, in original-image pixels, on the 68
 landmarks (the benchmark's metric) or on any other point set (the dense 191 / 445 subsets).

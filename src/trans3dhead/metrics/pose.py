@@ -1,4 +1,4 @@
-"""Head pose metrics of the DAD-3DHeads benchmark (SPEC section 6) and the rotation angle.
+"""Head pose metrics of the DAD-3DHeads benchmark (``docs/conventions.md`` section 11) and the rotation angle.
 
 Letters: ``...`` leading (batch) dimensions.  Rotations act on column vectors.
 """

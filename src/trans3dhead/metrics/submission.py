@@ -1,4 +1,4 @@
-"""The benchmark's submission format and its per-item validation (SPEC section 6).
+"""The benchmark's submission format and its per-item validation (``docs/conventions.md`` section 11).
 
 A submission is a JSON object ``{item_id: prediction}``; each prediction holds (any subset of)::
 

@@ -1,9 +1,10 @@
 """Synthetic benchmark items: GT entries with a plausible camera, and predictions derived from them.
 
 For tests, speed benchmarks and checking an evaluation pipeline end to end without the dataset.
-The GT camera follows SPEC section 3: an OpenGL-style model-view matrix (camera looking down -z, y up)
-and a pinhole projection straight to pixels.  Predictions live in the image-aligned camera frame
-(x right, y down, z away from the camera), as a FLAME-based method's posed mesh does.
+The GT camera follows ``docs/conventions.md`` section 5: an OpenGL-style model-view matrix (camera
+looking down -z, y up) and a pinhole projection straight to pixels.  Predictions live in the
+image-aligned camera frame (x right, y down, z away from the camera), as a FLAME-based method's posed
+mesh does.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from trans3dhead.frames import FLIP_YZ
 from trans3dhead.metrics.groundtruth import GtItem
 from trans3dhead.metrics.pose import gt_pose_rotation
 from trans3dhead.metrics.submission import make_prediction
@@ -22,7 +24,7 @@ from trans3dhead.metrics.topology import BenchmarkTopology
 __all__ = ["IMAGE_FLIP", "image_frame_vertices", "perturbed_prediction", "synthetic_gt_item"]
 
 #: diag(1, -1, -1): the OpenGL camera frame <-> the image-aligned frame (the GT rotation's flip).
-IMAGE_FLIP = np.diag([1.0, -1.0, -1.0]).astype(np.float32)
+IMAGE_FLIP = FLIP_YZ.astype(np.float32)
 
 
 def _camera(

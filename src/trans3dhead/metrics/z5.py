@@ -1,4 +1,4 @@
-"""Z_n accuracy: agreement of the depth order of nearby vertices (DAD-3DHeads, SPEC section 6).
+"""Z_n accuracy: agreement of the depth order of nearby vertices (``docs/conventions.md`` section 11).
 
 For GT points G and predicted points P in the same topology (the head subset, z pointing away from the
 camera), ``Z_n = mean_{i,j} [(G[i,z] >= G[S[i,j],z]) == (P[i,z] >= P[S[i,j],z])]`` for a comparison index

@@ -1,4 +1,6 @@
-"""BiFPN (Tan et al. 2020, EfficientDet) as configured in DAD-3DNet's reference code (SPEC section 5).
+"""BiFPN (Tan et al. 2020, EfficientDet) as configured in DAD-3DNet's reference code.
+
+See ``docs/conventions.md`` section 10.
 
 Letters: B batch, C channels (``channels``, 256 in DAD-3DNet), H/W feature-map size.
 
@@ -25,14 +27,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trans3dhead.frames import FUSION_MODES
+
 __all__ = ["BiFPN", "BiFPNBlock", "SeparableConvBlock", "BN_MOMENTUM", "BN_EPS", "FUSION_MODES"]
 
 #: BatchNorm settings of the reference BiFPN.
 BN_MOMENTUM = 0.9997
 BN_EPS = 4e-5
-#: How a node normalises its fusion weights w (after ReLU): "stable" ``w / (sum(w) + eps)``,
-#: "reference" ``w / sum(w) + eps`` (the DAD-3DNet reference code).
-FUSION_MODES = ("stable", "reference")
+# How a node normalises its fusion weights w (after ReLU), one of FUSION_MODES (trans3dhead.frames):
+# "stable" ``w / (sum(w) + eps)``, "reference" ``w / sum(w) + eps`` (the DAD-3DNet reference code).
 _NUM_LEVELS = 5
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from trans3dhead.config import Config, ConfigError, FlameConfig
 from trans3dhead.errors import InputError, one_line
 from trans3dhead.flame import FlameAssets, FlameLayer, ParamLayout, embedded_assets, load_assets
-from trans3dhead.flame.files import ENV_MODEL
+from trans3dhead.flame.files import flame_paths
 from trans3dhead.losses.criterion import HeadCriterion
 from trans3dhead.models.backbone import build_backbone
 from trans3dhead.models.dad3dnet import DAD3DNet
@@ -48,17 +48,17 @@ def _from_config(section: str) -> Iterator[None]:
 
 
 def build_assets(config: FlameConfig) -> FlameAssets:
-    """The FLAME model named by the config (or ``$TRANS3DHEAD_FLAME``), else the embedded model."""
-    import os
-
-    if config.model is None and config.aux is None and not os.environ.get(ENV_MODEL):
+    """The FLAME model named by the config (or ``$TRANS3DHEAD_FLAME``), else the embedded model with the
+    config's ``flame.embedded_*`` settings; :func:`~trans3dhead.flame.files.flame_paths` decides."""
+    paths = flame_paths(config.model, config.aux)
+    if paths is None:
         with _from_config("flame.embedded_*"):
             return embedded_assets(
                 num_vertices_target=config.embedded_vertices,
                 num_shape=config.embedded_shape,
                 num_expression=config.embedded_expression,
             )
-    return load_assets(config.model, config.aux)
+    return load_assets(*paths)
 
 
 def build_flame(config: Config, assets: FlameAssets) -> FlameLayer:

@@ -1,4 +1,6 @@
-"""DAD-3DNet (Martyniuk et al., CVPR 2022, section 4.1) as built by its reference code (SPEC section 5).
+"""DAD-3DNet (Martyniuk et al., CVPR 2022, section 4.1) as built by its reference code.
+
+See ``docs/conventions.md`` section 10.
 
 Letters: B batch, N landmarks (68), K parameters, C channels, H/W image size (256 in the paper).
 
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from trans3dhead.flame.layer import FlameLayer
+from trans3dhead.frames import POSE_INITS
 from trans3dhead.models.backbone import Backbone, check_images
 from trans3dhead.models.bifpn import BiFPN
 from trans3dhead.models.initial import initial_params
@@ -30,10 +33,10 @@ from trans3dhead.types import HeadOutput
 __all__ = ["DAD3DNet", "FusionLayer", "RegressionHead", "POSE_INITS"]
 
 _STAGES = (4, 8, 16, 32)
-#: "reference": PyTorch's default init of the pose head, as the reference code (its first predictions
-#: are 135-163 degrees and a factor ~6 in scale away from a plausible head); "frontal_mean": the pose
-#: head's output starts at the frontal mean head filling the crop (:func:`initial_params`).
-POSE_INITS = ("reference", "frontal_mean")
+# POSE_INITS (trans3dhead.frames): "reference": PyTorch's default init of the pose head, as the reference
+# code (its first predictions are 135-163 degrees and a factor ~6 in scale away from a plausible head);
+# "frontal_mean": the pose head's output starts at the frontal mean head filling the crop
+# (:func:`initial_params`).
 _FRONTAL_STD = 1e-3
 
 

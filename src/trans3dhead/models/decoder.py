@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from trans3dhead.frames import heads_split_width
 from trans3dhead.models.qamem import QueryAwareMemory
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 
 
 def _check_width(d_model: int, nhead: int, dim_feedforward: int, dropout: float) -> None:
-    if d_model < 1 or nhead < 1 or d_model % nhead:
+    if not heads_split_width(d_model, nhead):
         raise ValueError(
             f"d_model must be a positive multiple of nhead, got d_model={d_model}, nhead={nhead}"
         )

@@ -11,12 +11,11 @@ import torch
 from torch import Tensor
 
 from trans3dhead.flame.layer import FlameLayer
+from trans3dhead.frames import FRONTAL_ROTATION
 from trans3dhead.geometry.rotation import matrix_to_rotation_6d
 
 __all__ = ["FRONTAL_ROTATION", "initial_params"]
 
-#: Rotation of a frontal face: FLAME's y-up frame seen from an image-y-down camera.
-FRONTAL_ROTATION = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))
 
 
 @torch.no_grad()

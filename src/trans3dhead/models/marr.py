@@ -21,17 +21,16 @@ face (and the direct regression the crop centre) while every parameter still rec
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import torch
 from torch import Tensor, nn
 
+from trans3dhead.frames import MARR_MODES, MEAN_FACE_MODES
+
 __all__ = ["MarrMode", "MARR_MODES", "MEAN_FACE_MODES", "LandmarkHead", "mean_face_from_landmarks"]
 
-MarrMode = Literal["fixed", "learned_mean", "learned_random", "off"]
-MARR_MODES: tuple[str, ...] = get_args(MarrMode)
-#: The modes whose ``F_a`` starts from the training set's mean face (:meth:`LandmarkHead.set_mean_face`).
-MEAN_FACE_MODES: tuple[str, ...] = ("fixed", "learned_mean")
+#: One of :data:`MARR_MODES` (:mod:`trans3dhead.frames`); :data:`MEAN_FACE_MODES` are the modes whose
+#: ``F_a`` starts from the training set's mean face (:meth:`LandmarkHead.set_mean_face`).
+MarrMode = str
 _LAST_LAYER_STD = 1e-3
 
 

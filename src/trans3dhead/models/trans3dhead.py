@@ -34,12 +34,13 @@ same head's projected 68 landmarks, until :meth:`Trans3DHead.set_mean_face` sets
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from trans3dhead.flame.layer import FlameLayer
+from trans3dhead.frames import BRANCH_MODES, READOUTS, heads_split_width
 from trans3dhead.models.decoder import MemoryQueryInit, TransformerDecoder, TransformerEncoder
 from trans3dhead.models.initial import FRONTAL_ROTATION, initial_params
 from trans3dhead.models.marr import MARR_MODES, MEAN_FACE_MODES, LandmarkHead, MarrMode
@@ -49,10 +50,9 @@ from trans3dhead.types import HeadOutput
 
 __all__ = ["BranchMode", "BRANCH_MODES", "FRONTAL_ROTATION", "Trans3DHead", "initial_params", "query_slots"]
 
-BranchMode = Literal["off", "landmarks", "both"]
-BRANCH_MODES: tuple[str, ...] = get_args(BranchMode)
-#: How the 3DMM branch reads one value out of each query (see :class:`ParamBranch`).
-READOUTS: tuple[str, ...] = ("shared", "per_query")
+#: One of :data:`BRANCH_MODES`; the 3DMM branch's readout is one of :data:`READOUTS` (both in
+#: :mod:`trans3dhead.frames`; see :class:`ParamBranch`).
+BranchMode = str
 _READOUT_STD = 1e-3
 
 
@@ -245,7 +245,7 @@ class Trans3DHead(nn.Module):
         _check_choice("qamem", qamem, BRANCH_MODES)
         _check_choice("mqinit", mqinit, BRANCH_MODES)
         _check_choice("marr", marr, MARR_MODES)
-        if d_model < 4 or d_model % 4 or nhead < 1 or d_model % nhead:
+        if not heads_split_width(d_model, nhead, multiple_of=4):
             raise ValueError(
                 "d_model must be a positive multiple of 4 (sine positions) and of nhead, "
                 f"got d_model={d_model}, nhead={nhead}"

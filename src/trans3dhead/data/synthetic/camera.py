@@ -1,6 +1,6 @@
 """The synthetic camera: DAD-3DHeads model-view and projection matrices, and the renderer's screen space.
 
-Conventions (SPEC section 3, ``docs/conventions.md`` section 5):
+Conventions (``docs/conventions.md`` section 5):
 
 * ``model_view_matrix`` (MV) is OpenGL style: the camera looks down -z, y up, the head in front at
   negative z.  Its rotation is ``diag(1, -1, -1) @ R_gt`` so that the benchmark's GT rotation
@@ -23,10 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trans3dhead.frames import FLIP_YZ
+
 __all__ = ["PinholeCamera", "model_view_matrix", "camera_points", "screen_points", "FLIP_YZ"]
 
-#: The OpenGL camera frame (y up, looking down -z) <-> the image-aligned frame (y down, z away).
-FLIP_YZ = np.diag([1.0, -1.0, -1.0])
+# FLIP_YZ (trans3dhead.frames): the OpenGL camera frame (y up, looking down -z) <-> the image-aligned
+# frame (y down, z away); re-exported here.
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,8 +101,9 @@ def screen_points(
 ) -> np.ndarray:
     """(V, 3) model vertices -> (V, 3) renderer screen points ``(x, y_img, depth)``.
 
-    ``x, y_img`` is exactly the GT projection of SPEC section 3 (so the renderer draws every vertex where
-    the benchmark projects it) and ``depth = -Z`` is the distance along the viewing axis (> 0 in front).
+    ``x, y_img`` is exactly the GT projection of ``docs/conventions.md`` section 5 (so the renderer draws
+    every vertex where the benchmark projects it) and ``depth = -Z`` is the distance along the viewing
+    axis (> 0 in front).
     """
     cam = camera_points(vertices, model_view)
     clip = np.concatenate([cam, np.ones_like(cam[:, :1])], axis=1) @ projection.T  # (V, 4)

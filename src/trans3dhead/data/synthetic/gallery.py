@@ -1,8 +1,8 @@
 """A contact sheet of dataset items with their GT 68 landmarks, head box and attributes drawn on.
 
 Everything is read back from the files (metadata, image, annotation) and the landmarks go through the
-SPEC's GT projection, so the sheet shows what a reader of the dataset gets -- for a synthetic dataset as
-for the real one.  Letters: N landmarks.
+GT projection (``docs/conventions.md`` section 5), so the sheet shows what a reader of the dataset
+gets -- for a synthetic dataset as for the real one.  Letters: N landmarks.
 """
 
 from __future__ import annotations

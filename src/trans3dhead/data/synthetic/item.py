@@ -3,7 +3,7 @@
 The item is a pure function of its seed.  Its random streams are independent children of the seed
 (head, camera, light, background, occluders, quality), so changing how one part draws does not reshuffle
 the others.  Vertices and matrices are quantised to the digits the annotation file holds *before*
-rendering (:mod:`.encoding`), so the SPEC's GT projection of the stored numbers is exactly where the
+rendering (:mod:`.encoding`), so the GT projection of the stored numbers is exactly where the
 renderer drew each vertex.  Letters: V vertices, F faces, S image side.
 """
 
@@ -28,6 +28,7 @@ from trans3dhead.data.synthetic.sampling import (
 from trans3dhead.data.synthetic.scene import degrade, draw_occluders, random_background
 from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets, FlameLayer
+from trans3dhead.frames import FLIP_YZ_SIGNS, gt_rotation_from_model_view
 from trans3dhead.geometry.rotation import euler_to_matrix
 from trans3dhead.render import Light, render_mesh, vertex_normals
 
@@ -36,7 +37,7 @@ __all__ = ["SceneOptions", "SyntheticItem", "HeadSynthesizer", "MIN_SIZE", "item
 #: Smallest image side the generator accepts.
 MIN_SIZE = 32
 _STREAMS = ("head", "camera", "light", "background", "occluders", "quality", "appearance")
-_CV_FROM_GL = np.array([1.0, -1.0, -1.0])  # OpenGL camera frame -> renderer frame (y down, z away)
+_CV_FROM_GL = np.asarray(FLIP_YZ_SIGNS)  # OpenGL camera frame -> renderer frame (y down, z away)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,7 +268,7 @@ class HeadSynthesizer:
 
     @staticmethod
     def attributes(head: HeadSample, mv: np.ndarray, light: Light, hidden: float, lq: bool) -> dict[str, str]:
-        rotation = np.diag([1.0, -1.0, -1.0]) @ mv[:3, :3]
+        rotation = gt_rotation_from_model_view(mv)
         return {
             "quality": "lq" if lq else "hq",
             "gender": rules.gender_attribute(head.shape),

@@ -1,6 +1,6 @@
 """The on-disk side of ``trans3dhead synth``: DAD-3DHeads layout, atomic item writes, resume, manifest.
 
-Layout (the real dataset's, SPEC section 3, plus a hidden bookkeeping folder)::
+Layout (the real dataset's, ``docs/conventions.md`` section 8, plus a hidden bookkeeping folder)::
 
     OUT/<split>/images/<item_id>.png
     OUT/<split>/annotations/<item_id>.json
@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from trans3dhead import jsonio
 from trans3dhead.data.synthetic.encoding import atomic_write, dump_json
 from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets
@@ -94,10 +95,10 @@ class DatasetStore:
         """The metadata entry of a complete, intact item, else None (see the module docstring)."""
         p = self.paths(split, item)
         try:
-            record = json.loads(p.record.read_text(encoding="utf-8"))
+            record = jsonio.read_file(p.record)
             sizes = record.pop(_FILES, None)
             if sizes is None:  # written before sizes were recorded: check the annotation parses instead
-                json.loads(p.annotation.read_text(encoding="utf-8"))
+                jsonio.read_file(p.annotation)
                 sizes = {"image": p.image.stat().st_size, "annotation": p.annotation.stat().st_size}
             intact = (
                 p.image.stat().st_size == sizes["image"]
@@ -119,7 +120,7 @@ class DatasetStore:
             raise InputError(f"OUT {self.root} is a file, not a directory")
         manifest = self.root / BOOKKEEPING_DIR / "manifest.json"
         if manifest.is_file():
-            previous = json.loads(manifest.read_text(encoding="utf-8"))
+            previous = jsonio.read_file(manifest, error=InputError)
             changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
             if changed:
                 details = ", ".join(f"{k}: {previous.get(k)!r} -> {settings.get(k)!r}" for k in changed)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from trans3dhead import jsonio
 from trans3dhead.atomic import atomic_write
 from trans3dhead.data.synthetic.camera import screen_points
 from trans3dhead.data.synthetic.encoding import annotation_text
@@ -277,15 +278,13 @@ def _sequence_document(name: str, plan: SequencePlan, video: VideoOptions, size:
 
 def _write_video(store: DatasetStore, name: str, entries: list[dict[str, Any]], fps: float) -> str:
     """Encode the sequence's PNG frames into ``OUT/<name>.mp4`` (or ``.avi``) atomically; its file name."""
-    import cv2
-
+    from trans3dhead.data.io import read_image
     from trans3dhead.inference.video import VideoSink
 
     temporary = store.root / BOOKKEEPING_DIR / f".{name}.{os.getpid()}.tmp.mp4"
     with VideoSink(path=temporary, fps=fps) as sink:
         for entry in entries:
-            bgr = cv2.imread(str(store.root / entry["img_path"]), cv2.IMREAD_COLOR)
-            sink.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            sink.write(read_image(store.root / entry["img_path"]))
     target = store.root / f"{name}{sink.path.suffix}"
     os.replace(sink.path, target)
     return target.name
@@ -295,7 +294,7 @@ def _complete(store: DatasetStore, name: str) -> bool:
     """A sequence whose split file, description and video exist (the split file is written last)."""
     folder = store.root / name
     try:
-        document = json.loads((folder / SEQUENCE_FILE).read_text(encoding="utf-8"))
+        document = jsonio.read_file(folder / SEQUENCE_FILE)
         return (folder / f"{name}.json").is_file() and (store.root / document["video"]).is_file()
     except (OSError, ValueError, KeyError, TypeError):
         return False
