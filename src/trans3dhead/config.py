@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from trans3dhead.errors import InputError, one_line, shown
-from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
+from trans3dhead.loss_weights import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
 __all__ = [
     "ConfigError",
