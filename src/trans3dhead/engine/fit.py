@@ -24,12 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
-from trans3dhead.data.cache import CachedDataset
-from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
-from trans3dhead.data.io import DataError
-from trans3dhead.data.transforms import Augmentation
-from trans3dhead.engine.checkpoint import (
+from trans3dhead.checkpoint import (
     CheckpointError,
     checkpoint_config,
     load_checkpoint,
@@ -37,6 +32,11 @@ from trans3dhead.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
+from trans3dhead.data.cache import CachedDataset
+from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
+from trans3dhead.data.io import DataError
+from trans3dhead.data.transforms import Augmentation
 from trans3dhead.engine.distributed import DistContext, init_distributed
 from trans3dhead.engine.evaluate import evaluate, headline_metrics, load_gt_items
 from trans3dhead.engine.history import RunLog, plot_curves

@@ -140,9 +140,9 @@ def model_from_checkpoint(
     or the embedded model's settings; ``flame`` / ``aux`` override the stored paths (e.g. on another
     machine).  A vertex-count mismatch between the checkpoint and the given FLAME raises a clear error.
     """
+    from trans3dhead.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
     from trans3dhead.config import config_from_dict
     from trans3dhead.devices import resolve_device
-    from trans3dhead.engine.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
 
     device = resolve_device(device)  # before loading: a missing device is not the checkpoint's fault
     data = load_checkpoint(path, map_location=device)
