@@ -279,7 +279,7 @@ def _write_video(store: DatasetStore, name: str, entries: list[dict[str, Any]], 
     """Encode the sequence's PNG frames into ``OUT/<name>.mp4`` (or ``.avi``) atomically; its file name."""
     import cv2
 
-    from trans3dhead.inference.video import VideoSink
+    from trans3dhead.data.video_io import VideoSink
 
     temporary = store.root / BOOKKEEPING_DIR / f".{name}.{os.getpid()}.tmp.mp4"
     with VideoSink(path=temporary, fps=fps) as sink:
