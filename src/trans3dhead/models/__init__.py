@@ -16,6 +16,7 @@ from trans3dhead.models.normalize import ImageNormalizer
 from trans3dhead.models.positional import SinePositionEncoding
 from trans3dhead.models.qamem import QueryAwareMemory
 from trans3dhead.models.resnet import ResNet
+from trans3dhead.models.timm_backbone import TimmBackbone  # registers "timm:" (timm itself is lazy)
 from trans3dhead.models.trans3dhead import BRANCH_MODES, MemoryQueryInit, Trans3DHead, initial_params
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "MobileNetV2",
     "PretrainedWeightsError",
     "ResNet",
+    "TimmBackbone",
     "build_backbone",
     "mobilenet_v2_imagenet_weights_path",
 ]
