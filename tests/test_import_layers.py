@@ -1,5 +1,8 @@
 """Layers only look down (issue 15): no import cycle between the project's packages, a light config,
-(and, from the fit() split on, no function in src/ longer than 80 lines).
+and no function in src/ longer than 80 lines.
+
+A function's length is ``end_lineno - lineno + 1`` of its ``def``: docstring and nested functions
+included, decorators excluded (a long docstring is still a long function to read).
 
 The import graph is read with `ast` from every module under src/trans3dhead, counting every import
 statement: top-level and inside functions (lazy imports).  Imports inside an `if TYPE_CHECKING:` block
@@ -16,6 +19,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+MAX_FUNCTION_LINES = 80
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "trans3dhead"
 
@@ -121,3 +125,19 @@ def test_config_does_not_import_torch():
                          env={"PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1",
                               "PATH": "/usr/bin:/bin"})
     assert out.stdout.strip() == "False"
+def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """Functions in src/ longer than `limit` lines, decorators excluded, docstring included
+    (`end_lineno - lineno + 1` of the def)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > limit:
+                    found.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_longer_than_80_lines():
+    assert long_functions() == []
