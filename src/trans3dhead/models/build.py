@@ -20,7 +20,7 @@ from trans3dhead.flame.files import ENV_MODEL
 from trans3dhead.losses.criterion import HeadCriterion
 from trans3dhead.models.backbone import build_backbone
 from trans3dhead.models.dad3dnet import DAD3DNet
-from trans3dhead.models.trans3dhead import Trans3DHead
+from trans3dhead.models.trans3dhead import build_trans3dhead
 
 __all__ = [
     "build_assets",
@@ -90,7 +90,7 @@ def _build_model(config: Config, flame: FlameLayer) -> nn.Module:
         return DAD3DNet(
             backbone=backbone, flame=flame, pose_init=m.pose_init, bifpn_fusion=m.bifpn_fusion, **extra
         )
-    return Trans3DHead(
+    return build_trans3dhead(
         backbone=backbone,
         flame=flame,
         d_model=m.d_model,
