@@ -292,3 +292,16 @@ def test_timm_backbone_maps_reductions_to_strides(monkeypatch):
     assert features[32].shape == (2, 320, 2, 2) and (features[32] == 32).all()
     with pytest.raises(ValueError, match=r"strides \(2,\)"):
         build_backbone("timm:efficientnet_b0", strides=(2,))
+
+
+def test_each_backbone_module_registers_itself():
+    """The registry (models/backbone.py) imports none of its backbones; each registers itself."""
+    from trans3dhead.models.backbone import register_backbone, registered_backbones
+
+    assert sorted(registered_backbones()) == sorted(BACKBONE_NAMES)
+    with pytest.raises(ValueError, match="registered twice"):
+        register_backbone("resnet18")(lambda name, strides: None)
+    source = (mobilenet_module.__file__.rsplit("/", 1)[0]) + "/backbone.py"
+    text = open(source, encoding="utf-8").read()
+    for module in ("models.mobilenet", "models.resnet", "models.timm_backbone"):
+        assert module not in text

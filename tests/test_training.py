@@ -13,7 +13,7 @@ import torch
 from train_helpers import make_training_setup
 
 from trans3dhead.cli import main
-from trans3dhead.config import load_config
+from trans3dhead.config import ConfigError, load_config
 from trans3dhead.engine.checkpoint import load_checkpoint
 from trans3dhead.engine.fit import fit
 from trans3dhead.engine.loop import NonFiniteLossError, build_optimizer, train_one_epoch
@@ -105,6 +105,22 @@ def test_two_epochs_equal_one_then_resume_one(setup, tmp_path):
     assert resumed.step == both.step == 6
     assert_same_weights(weights(tmp_path / "both" / "last.pt"), weights(tmp_path / "split" / "last.pt"))
 
+
+
+def test_resume_refuses_a_config_other_than_the_runs(setup, tmp_path):
+    """A resume continues the run as configured: a given config that differs is an error naming the keys,
+    never silently replaced by the saved one."""
+    _, overrides = setup
+    run = tmp_path / "run"
+    fit(load_config(None, [*overrides, "train.epochs=1"]), run)
+    before = (run / "last.pt").read_bytes()
+    other = load_config(None, [*overrides, "train.epochs=1", "train.lr=0.5"])
+    with pytest.raises(ConfigError, match=r"train\.lr \(given 0\.5") as caught:
+        fit(other, run, resume=True)
+    assert "train.epochs" not in str(caught.value)
+    assert (run / "last.pt").read_bytes() == before
+    same = fit(load_config(None, [*overrides, "train.epochs=1"]), run, resume=True)  # the same config
+    assert same.epochs_done == 1
 
 KILL_SCRIPT = textwrap.dedent(
     """

@@ -13,7 +13,7 @@ from trans3dhead.geometry.rotation import matrix_to_euler
 from trans3dhead.losses import TRANS3DHEAD_WEIGHTS, HeadCriterion
 from trans3dhead.models.marr import LandmarkHead, mean_face_from_landmarks
 from trans3dhead.models.positional import SinePositionEncoding, sine_position_encoding
-from trans3dhead.models.trans3dhead import Trans3DHead, initial_params, query_slots
+from trans3dhead.models.trans3dhead import build_trans3dhead, initial_params, query_slots
 from trans3dhead.types import HeadTargets
 
 SIZE = 64  # crop size: a 2 x 2 memory at stride 32
@@ -40,7 +40,7 @@ def flame(tiny_assets):
 def build(flame, **kwargs):
     torch.manual_seed(0)
     sizes = {"d_model": 32, "nhead": 4, "dim_feedforward": 64}
-    return Trans3DHead(backbone=TinyBackbone(), flame=flame, **{**sizes, **kwargs})
+    return build_trans3dhead(backbone=TinyBackbone(), flame=flame, **{**sizes, **kwargs})
 
 
 def make_targets(flame, batch=2, seed=1):
@@ -350,3 +350,29 @@ def test_one_value_per_query_keeps_the_paper_branch_and_its_state_dict(flame):
     }
     per_query = build(flame, readout="per_query")
     assert per_query.param_branch.readout_weight.shape == (flame.num_params, 32)
+
+
+def test_the_shipped_checkpoint_loads_into_the_built_model():
+    """build_trans3dhead makes the parts the constructor once made itself: the same state-dict keys, so
+    a checkpoint written before (the shipped demo model) loads unchanged."""
+    from trans3dhead.checkpoint import load_checkpoint
+    from trans3dhead.demo import SHIPPED_MODEL
+    from trans3dhead.models.build import model_from_checkpoint
+
+    model, _, _ = model_from_checkpoint(SHIPPED_MODEL)
+    assert list(model.state_dict()) == list(load_checkpoint(SHIPPED_MODEL)["model"])
+
+
+def test_the_constructor_only_wires_given_parts(flame):
+    built = build(flame, multitask=False)
+    wired = type(built)(
+        backbone=built.backbone,
+        flame=flame,
+        input_proj=built.input_proj,
+        position=built.position,
+        encoder=built.encoder,
+        param_branch=built.param_branch,
+        landmark_branch=None,
+    )
+    assert wired.param_branch is built.param_branch and not wired.has_landmark_branch
+    assert list(wired.state_dict()) == list(built.state_dict())

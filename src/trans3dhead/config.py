@@ -34,7 +34,7 @@ from trans3dhead.frames import (
     READOUTS,
     heads_split_width,
 )
-from trans3dhead.losses.criterion import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
+from trans3dhead.loss_weights import DAD3DNET_WEIGHTS, TRANS3DHEAD_WEIGHTS
 
 __all__ = [
     "ConfigError",

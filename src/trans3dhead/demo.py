@@ -151,8 +151,8 @@ def _generate(out: Path, settings: DemoSettings, log: Callable[[str], None]) -> 
 
 
 def _train(run_dir: Path, overrides: list[str], log: Callable[[str], None]) -> dict[str, Any]:
+    from trans3dhead.checkpoint import load_checkpoint
     from trans3dhead.config import config_to_dict, load_config
-    from trans3dhead.engine.checkpoint import load_checkpoint
     from trans3dhead.engine.fit import fit
 
     config = load_config(None, overrides)

@@ -8,11 +8,12 @@ Coordinates called "crop" are pixels of the square network input (``input_size``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
-from trans3dhead.flame.layer import FlameOutput
+if TYPE_CHECKING:  # a type only: types stays below flame
+    from trans3dhead.flame.layer import FlameOutput
 
 __all__ = ["HeadTargets", "DeviceAugment", "Batch", "HeadOutput", "LossOutput"]
 

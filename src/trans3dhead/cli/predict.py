@@ -103,7 +103,7 @@ def _onnx_file(args: argparse.Namespace, out_dir: Path) -> Path:
 
 
 def _total_items(inputs, frame_step: int) -> int:
-    from trans3dhead.inference.video import VideoReadError, open_video
+    from trans3dhead.data.video_io import VideoReadError, open_video
 
     total = 0
     for source in inputs:

@@ -26,7 +26,7 @@ def slim(args: argparse.Namespace) -> int:
 
     import torch
 
-    from trans3dhead.engine.checkpoint import slim_checkpoint
+    from trans3dhead.checkpoint import slim_checkpoint
     from trans3dhead.outputs import check_output_file
 
     target = Path(args.target)

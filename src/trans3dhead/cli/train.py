@@ -54,8 +54,8 @@ def train(args: argparse.Namespace) -> int:
         overrides += ["data.skip_bad=true"] if args.skip_bad else []
         config = load_config(args.config, overrides)
     if config is None:
+        from trans3dhead.checkpoint import checkpoint_config, load_checkpoint
         from trans3dhead.config import config_from_dict
-        from trans3dhead.engine.checkpoint import checkpoint_config, load_checkpoint
 
         last = run_dir / "last.pt"
         config = config_from_dict(checkpoint_config(load_checkpoint(last), last), source=f"{last} (config)")

@@ -1,26 +1,19 @@
-"""Self-contained, atomically written checkpoints.
+"""Compatibility name: checkpoints live in :mod:`trans3dhead.checkpoint` (below `models` and `engine`)."""
 
-A checkpoint holds the model state, optimiser and scheduler states, the position in training (epoch,
-step, batches done within the epoch), every RNG state, the resolved config and the code version.  It is
-written to a temporary file in the same folder and renamed into place, so an interrupted write never
-leaves a broken checkpoint behind, and it loads with ``torch.load(weights_only=True)``.
-"""
-
-from __future__ import annotations
-
-import random
-import subprocess
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-import torch
-
-import trans3dhead
-from trans3dhead.atomic import atomic_open
-from trans3dhead.errors import InputError
+from trans3dhead.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    checkpoint_config,
+    code_version,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    slim_checkpoint,
+)
 
 __all__ = [
+    "FORMAT_VERSION",
     "checkpoint_config",
     "slim_checkpoint",
     "code_version",
@@ -30,134 +23,3 @@ __all__ = [
     "load_checkpoint",
     "CheckpointError",
 ]
-
-FORMAT_VERSION = 1
-
-
-class CheckpointError(InputError):
-    """A checkpoint file is missing, unreadable or not a trans3dhead checkpoint."""
-
-
-def code_version() -> str:
-    """Package version plus the git commit when run from a checkout."""
-    version = trans3dhead.__version__
-    try:
-        root = Path(trans3dhead.__file__).resolve().parents[2]
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{version}+{commit}" if commit else version
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch RNG states as plain, ``weights_only``-loadable values."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002 (the legacy global state)
-    state = {
-        "python": random.getstate(),
-        "numpy": {
-            "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": pos,
-            "has_gauss": has_gauss,
-            "gauss": gauss,
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    python = state["python"]
-    random.setstate((python[0], tuple(python[1]), python[2]))
-    n = state["numpy"]
-    legacy = (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
-    np.random.set_state(legacy)  # noqa: NPY002
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (plus format and code version) atomically to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format_version": FORMAT_VERSION, "code_version": code_version(), **payload}
-    with atomic_open(path, fsync=True) as handle:
-        torch.save(data, handle)
-    return path
-
-
-def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt / foreign files
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {_reason(exc)})"
-        ) from exc
-    if not isinstance(data, dict) or "format_version" not in data or "model" not in data:
-        raise CheckpointError(f"{path}: not a trans3dhead checkpoint (no 'format_version' / 'model')")
-    version = data["format_version"]
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise CheckpointError(f"{path}: 'format_version' must be an integer, got {version!r}")
-    weights = data["model"]
-    if not isinstance(weights, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
-    ):
-        raise CheckpointError(f"{path}: 'model' must map parameter names to tensors")
-    if data["format_version"] > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format {data['format_version']} is newer than this code "
-            f"({FORMAT_VERSION}); upgrade trans3dhead"
-        )
-    return data
-
-
-def checkpoint_config(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    """The resolved config a loaded checkpoint holds (a CheckpointError when it has none)."""
-    config = data.get("config")
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path}: the checkpoint holds no config (a mapping under 'config')")
-    return config
-
-
-def _reason(exc: Exception) -> str:
-    """The informative line of torch's (often multi-paragraph) loading error."""
-    text = str(exc)
-    marker = "WeightsUnpickler error:"
-    if marker in text:  # weights_only refusals: the reason follows the marker, then advice follows it
-        text = text.split(marker, 1)[1].split("Check the documentation", 1)[0]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:2]) if lines else type(exc).__name__
-
-
-def slim_checkpoint(
-    source: str | Path, target: str | Path, *, dtype: torch.dtype = torch.float16
-) -> dict[str, Any]:
-    """Write a deployable copy of ``source``: the model weights (floating-point tensors stored as
-    ``dtype``; they load into float32 models unchanged) and the resolved config, without optimiser,
-    scheduler and RNG state.  Returns what was written (keys ``model``, ``config``, ``slim``)."""
-    data = load_checkpoint(source)
-    model = {
-        key: value.to(dtype) if value.is_floating_point() else value for key, value in data["model"].items()
-    }
-    payload = {
-        "model": model,
-        "config": checkpoint_config(data, source),
-        "epoch": data.get("epoch"),
-        "step": data.get("step"),
-        "slim": {"source": str(source), "dtype": str(dtype).removeprefix("torch.")},
-    }
-    save_checkpoint(target, payload)
-    return payload

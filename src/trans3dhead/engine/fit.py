@@ -13,6 +13,7 @@ same batches as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 from collections.abc import Callable
@@ -24,12 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
-from trans3dhead.data.cache import CachedDataset
-from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
-from trans3dhead.data.io import DataError
-from trans3dhead.data.transforms import Augmentation
-from trans3dhead.engine.checkpoint import (
+from trans3dhead.checkpoint import (
     CheckpointError,
     checkpoint_config,
     load_checkpoint,
@@ -37,6 +33,11 @@ from trans3dhead.engine.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from trans3dhead.config import Config, ConfigError, config_from_dict, config_to_dict, save_config
+from trans3dhead.data.cache import CachedDataset
+from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
+from trans3dhead.data.io import DataError
+from trans3dhead.data.transforms import Augmentation
 from trans3dhead.engine.distributed import DistContext, init_distributed
 from trans3dhead.engine.evaluate import evaluate, headline_metrics, load_gt_items
 from trans3dhead.engine.history import RunLog, plot_curves
@@ -198,25 +199,130 @@ def _fit(
     on_epoch: Callable[[int, dict[str, float]], None] | None,
     dist: DistContext,
 ) -> FitResult:
+    """Setup, resume (or start), then epochs of training each followed by validation when due."""
     if config.data.root is None:
         raise ConfigError("config data.root is not set: pass --data DIR")
-    checkpoint = load_checkpoint(run_dir / "last.pt") if resume else None
-    if checkpoint is not None:
-        config = config_from_dict(
-            checkpoint_config(checkpoint, run_dir / "last.pt"), source=f"{run_dir}/last.pt"
-        )
-    t = config.train
-    torch.manual_seed(t.seed)
-    if t.deterministic:
+    checkpoint = None
+    if resume:
+        config, checkpoint = _resume_config(config, run_dir / "last.pt")
+    torch.manual_seed(config.train.seed)
+    if config.train.deterministic:
         torch.use_deterministic_algorithms(True)
+    run = _setup(config, run_dir, dist, resumed=checkpoint is not None)
+    position = _start(run, checkpoint)
+    if dist.enabled:
+        run.model = nn.parallel.DistributedDataParallel(run.model, find_unused_parameters=True)
+    if dist.is_main:
+        run.log = RunLog(run_dir, tensorboard=run.config.train.tensorboard, resume_step=position.step)
+    t = run.config.train
+    while position.epoch < t.epochs and not position.stopped_early and position.step < run.planned:
+        _train_epoch(run, position, on_step)
+        if position.epoch % t.val_every == 0 or position.epoch == t.epochs or position.step >= run.planned:
+            _validate(run, position, on_epoch)
+        _save(run, position, "last.pt", at_epoch=position.epoch, at_step=position.step, in_epoch=0)
+    if position.stopped_early:
+        logger.info(
+            "early stop at epoch %d: no better %s since epoch %d",
+            position.epoch, t.select_metric, position.best["epoch"],
+        )
+    if run.log is not None:
+        run.log.close()
+        plot_curves(run_dir)
+    dist.barrier()
+    return FitResult(
+        model=unwrap(run.model),
+        run_dir=run_dir,
+        epochs_done=position.epoch,
+        step=position.step,
+        best=position.best,
+        last_metrics=position.metrics,
+        stopped_early=position.stopped_early,
+    )
 
-    # --- model, criterion, optimiser
+
+@dataclass
+class _Run:
+    """What every epoch of one run shares, built once by :func:`_setup`."""
+
+    config: Config
+    run_dir: Path
+    dist: DistContext
+    assets: Any
+    common: dict[str, Any]
+    model: nn.Module  # wrapped in DDP once started, when distributed
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler | None
+    channels_last: bool
+    train_sampler: EpochSampler
+    train_loader: DataLoader
+    val_loader: DataLoader
+    gt_items: Any
+    topology: BenchmarkTopology
+    steps_per_epoch: int
+    planned: int  # optimiser steps the run makes in all
+    per_step: bool  # the scheduler steps per optimiser step (else once per validation)
+    log: RunLog | None = None
+
+
+@dataclass
+class _Position:
+    """Where the run is: the next epoch, steps done, batches done within the epoch, the best so far."""
+
+    epoch: int = 0
+    step: int = 0
+    batch_in_epoch: int = 0
+    best: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    stopped_early: bool = False
+
+
+#: Config keys a resumed run may differ in from the given config: the run fills them in itself.
+_FILLED_BY_THE_RUN = ("model.pretrained_file",)
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _resume_config(config: Config, last: Path) -> tuple[Config, dict[str, Any]]:
+    """The run's saved config and its checkpoint.  A resume continues the run as it was configured: a
+    given config that differs from the saved one (other than in what the run fills in itself, such as
+    ``model.pretrained_file``) is a ConfigError naming the differing keys, never silently replaced."""
+    checkpoint = load_checkpoint(last)
+    saved = config_from_dict(checkpoint_config(checkpoint, last), source=str(last))
+    given, kept = _flat(config_to_dict(config)), _flat(config_to_dict(saved))
+    differ = sorted(
+        key
+        for key in given.keys() | kept.keys()
+        if given.get(key) != kept.get(key)
+        and not (key in _FILLED_BY_THE_RUN and given.get(key) is None)
+    )
+    if differ:
+        shown = ", ".join(f"{k} (given {given.get(k)!r}, run {kept.get(k)!r})" for k in differ[:8])
+        raise ConfigError(
+            f"{last}: the run was configured differently; resume it with its own config "
+            f"(trans3dhead train --resume RUN) or train into another folder. Differing keys: {shown}"
+            + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")
+        )
+    return saved, checkpoint
+
+
+def _setup(config: Config, run_dir: Path, dist: DistContext, *, resumed: bool) -> _Run:
+    """Model, criterion, optimiser, data and schedule, in the order that keeps runs reproducible."""
+    t = config.train
     assets = build_assets(config.flame)
-    if checkpoint is None:
+    if not resumed:
         config = _record_pretrained(config)
     # a resumed run takes every weight from its checkpoint, whatever the weights file's fate since
-    built = config if checkpoint is None else without_pretrained(config)
-    model = build_model(built, assets).to(dist.device)
+    model = build_model(without_pretrained(config) if resumed else config, assets).to(dist.device)
     channels_last = _channels_last(config, dist.device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -225,8 +331,6 @@ def _fit(
     if t.amp == "fp16" and dist.device.type != "cuda":
         raise ConfigError("train.amp=fp16 needs a CUDA device; use train.amp=bf16 (or off) on the CPU")
     scaler = torch.amp.GradScaler("cuda") if t.amp == "fp16" else None
-
-    # --- data
     common = {
         "root": config.data.root,
         "assets": assets,
@@ -234,13 +338,7 @@ def _fit(
         "crop_style": config.model.crop,
         "seed": t.seed,
     }
-    train_set = _train_set(config, common)
-    val_set = DAD3DHeadsDataset(split=config.data.val_split, skip_bad=config.data.skip_bad, **common)
-    for dataset in (train_set, val_set):
-        if not len(dataset):
-            raise DataError(
-                f"{dataset.metadata_path}: no items to {'train' if dataset.train else 'validate'} on"
-            )
+    train_set, val_set = _datasets(config, common)
     train_sampler = EpochSampler(
         len(train_set), shuffle=True, seed=t.seed, rank=dist.rank, world_size=dist.world_size, tag_epoch=True
     )
@@ -254,151 +352,188 @@ def _fit(
         steps_per_epoch = min(steps_per_epoch, t.max_steps_per_epoch)
     planned = t.epochs * steps_per_epoch if not t.max_steps else min(t.max_steps, t.epochs * steps_per_epoch)
     scheduler = build_scheduler(optimizer, t, total_steps=planned)
-    per_step = steps_per_step(scheduler)
+    return _Run(
+        config=config,
+        run_dir=run_dir,
+        dist=dist,
+        assets=assets,
+        common=common,
+        model=model,
+        criterion=criterion,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        channels_last=channels_last,
+        train_sampler=train_sampler,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        gt_items=gt_items,
+        topology=topology,
+        steps_per_epoch=steps_per_epoch,
+        planned=planned,
+        per_step=steps_per_step(scheduler),
+    )
 
-    # --- start or resume
-    epoch, step, batch_in_epoch, best = 0, 0, 0, {}
+
+def _datasets(config: Config, common: dict[str, Any]) -> tuple[Any, DAD3DHeadsDataset]:
+    """The training and validation sets, each with at least one item."""
+    train_set = _train_set(config, common)
+    val_set = DAD3DHeadsDataset(split=config.data.val_split, skip_bad=config.data.skip_bad, **common)
+    for dataset in (train_set, val_set):
+        if not len(dataset):
+            raise DataError(
+                f"{dataset.metadata_path}: no items to {'train' if dataset.train else 'validate'} on"
+            )
+    return train_set, val_set
+
+
+def _start(run: _Run, checkpoint: dict[str, Any] | None) -> _Position:
+    """Restore the checkpoint's training state, or start afresh: write config.yaml, apply
+    ``train.init_from`` and MARR's mean face."""
+    model, dist = unwrap(run.model), run.dist
     if checkpoint is not None:
         epoch, step, batch_in_epoch, best = _restore(
             checkpoint,
-            run_dir / "last.pt",
-            model=unwrap(model),
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scaler=scaler,
+            run.run_dir / "last.pt",
+            model=model,
+            optimizer=run.optimizer,
+            scheduler=run.scheduler,
+            scaler=run.scaler,
         )
         logger.info(
-            "resumed %s at epoch %d, step %d (batch %d of the epoch)", run_dir, epoch, step, batch_in_epoch
+            "resumed %s at epoch %d, step %d (batch %d of the epoch)",
+            run.run_dir, epoch, step, batch_in_epoch,
         )
-    else:
-        if dist.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(config, run_dir / "config.yaml")
-        if t.init_from:
-            _init_from(unwrap(model), t.init_from)
-        if getattr(unwrap(model), "needs_mean_face", False):  # MARR "fixed" / "learned_mean" only
-            plain = _plain_train_set(config, common)
-            blank = torch.zeros(assets.aux.num_landmarks, 2)
-            mean = compute_mean_face(plain, workers=config.data.workers) if dist.is_main else blank
-            unwrap(model).set_mean_face(dist.broadcast(mean.to(torch.float32)))
-    if dist.enabled:
-        model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    log = RunLog(run_dir, tensorboard=t.tensorboard, resume_step=step) if dist.is_main else None
+        return _Position(epoch=epoch, step=step, batch_in_epoch=batch_in_epoch, best=best)
+    if dist.is_main:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(run.config, run.run_dir / "config.yaml")
+    if run.config.train.init_from:
+        _init_from(model, run.config.train.init_from)
+    if getattr(model, "needs_mean_face", False):  # MARR "fixed" / "learned_mean" only
+        plain = _plain_train_set(run.config, run.common)
+        blank = torch.zeros(run.assets.aux.num_landmarks, 2)
+        mean = compute_mean_face(plain, workers=run.config.data.workers) if dist.is_main else blank
+        model.set_mean_face(dist.broadcast(mean.to(torch.float32)))
+    return _Position()
 
-    def save(name: str, *, at_epoch: int, at_step: int, in_epoch: int) -> None:
-        if not dist.is_main:
-            return
-        save_checkpoint(
-            run_dir / name,
-            {
-                "model": unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler else None,
-                "epoch": at_epoch,
-                "step": at_step,
-                "batch_in_epoch": in_epoch,
-                "best": best,
-                "rng": rng_state(),
-                "config": config_to_dict(config),
-            },
-        )
 
-    def report_at(first: int) -> Callable[[int], bool]:
-        """The steps whose losses are read from the device (see train_one_epoch): the epoch's first, every
-        log_every-th and every checkpoint_every-th."""
-        return lambda s: (
-            s == first or s % t.log_every == 0 or bool(t.checkpoint_every and s % t.checkpoint_every == 0)
-        )
-
-    def step_hook(stats: StepStats) -> None:
-        if log is not None:
-            log.train(
-                {
-                    "epoch": stats.epoch,
-                    "step": stats.step,
-                    "loss": stats.loss,
-                    "lr": stats.lr,
-                    "items_per_s": round(stats.items_per_s, 2),
-                    "skipped": stats.skipped,
-                    **{f"loss_{k}": v for k, v in stats.losses.items()},
-                }
-            )
-        if t.checkpoint_every and stats.step % t.checkpoint_every == 0:
-            save("last.pt", at_epoch=stats.epoch, at_step=stats.step, in_epoch=stats.batch_index)
-        if on_step is not None:
-            on_step(stats)
-
-    metrics: dict[str, float] = {}
-    select = t.select_metric
-    stopped_early = False
-    while epoch < t.epochs and not stopped_early and step < planned:
-        train_sampler.set_epoch(
-            epoch, start=min(batch_in_epoch * config.data.batch_size, train_sampler.per_rank)
-        )
-        step = train_one_epoch(
-            model=model,
-            criterion=criterion,
-            batches=train_loader,
-            optimizer=optimizer,
-            epoch=epoch,
-            step=step,
-            device=dist.device,
-            grad_clip=t.grad_clip,
-            scaler=scaler,
-            amp=t.amp,
-            first_batch_index=batch_in_epoch,
-            max_steps=min(steps_per_epoch, batch_in_epoch + planned - step),
-            scheduler=scheduler if per_step else None,
-            on_step=step_hook,
-            report_at=report_at(step + 1),
-            channels_last=channels_last,
-        )
-        epoch, batch_in_epoch = epoch + 1, 0
-        if epoch % t.val_every == 0 or epoch == t.epochs or step >= planned:
-            result = evaluate(
-                unwrap(model),
-                val_loader,
-                gt_items=gt_items,
-                topology=topology,
-                device=dist.device,
-                dist=dist,
-            )
-            metrics = headline_metrics(result)
-            if log is not None:
-                log.val({"epoch": epoch, "step": step, **{k: round(v, 6) for k, v in metrics.items()}})
-            if select not in metrics:
-                raise ConfigError(
-                    f"train.select_metric={select!r} is not among the validation metrics "
-                    f"{sorted(metrics)} (no item of {config.data.val_split!r} could be scored on it)"
-                )
-            value = metrics[select]
-            if value < best.get("value", math.inf):
-                best = {"epoch": epoch, "step": step, "metric": select, "value": value, "metrics": metrics}
-                save("best.pt", at_epoch=epoch, at_step=step, in_epoch=0)
-                if dist.is_main:
-                    write_report(result, run_dir / "best_val_report")
-            if on_epoch is not None:
-                on_epoch(epoch, metrics)
-            if not per_step:
-                scheduler.step(value)
-            stopped_early = _early_stop(t, epoch, best)
-        save("last.pt", at_epoch=epoch, at_step=step, in_epoch=0)
-    if stopped_early:
-        logger.info("early stop at epoch %d: no better %s since epoch %d", epoch, select, best["epoch"])
-    if log is not None:
-        log.close()
-        plot_curves(run_dir)
-    dist.barrier()
-    return FitResult(
-        model=unwrap(model),
-        run_dir=run_dir,
-        epochs_done=epoch,
-        step=step,
-        best=best,
-        last_metrics=metrics,
-        stopped_early=stopped_early,
+def _save(run: _Run, position: _Position, name: str, *, at_epoch: int, at_step: int, in_epoch: int) -> None:
+    """Write ``name`` (last.pt, best.pt) on the main process: the whole training state."""
+    if not run.dist.is_main:
+        return
+    save_checkpoint(
+        run.run_dir / name,
+        {
+            "model": unwrap(run.model).state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict() if run.scaler else None,
+            "epoch": at_epoch,
+            "step": at_step,
+            "batch_in_epoch": in_epoch,
+            "best": position.best,
+            "rng": rng_state(),
+            "config": config_to_dict(run.config),
+        },
     )
+
+
+def _report_at(t, first: int) -> Callable[[int], bool]:
+    """The steps whose losses are read from the device (see train_one_epoch): the epoch's first, every
+    log_every-th and every checkpoint_every-th."""
+    return lambda s: (
+        s == first or s % t.log_every == 0 or bool(t.checkpoint_every and s % t.checkpoint_every == 0)
+    )
+
+
+def _after_step(
+    run: _Run, position: _Position, on_step: Callable[[StepStats], None] | None, stats: StepStats
+) -> None:
+    """At a reported step: log the losses, write last.pt when due, call the caller's ``on_step``."""
+    t = run.config.train
+    if run.log is not None:
+        run.log.train(
+            {
+                "epoch": stats.epoch,
+                "step": stats.step,
+                "loss": stats.loss,
+                "lr": stats.lr,
+                "items_per_s": round(stats.items_per_s, 2),
+                "skipped": stats.skipped,
+                **{f"loss_{k}": v for k, v in stats.losses.items()},
+            }
+        )
+    if t.checkpoint_every and stats.step % t.checkpoint_every == 0:
+        _save(run, position, "last.pt", at_epoch=stats.epoch, at_step=stats.step, in_epoch=stats.batch_index)
+    if on_step is not None:
+        on_step(stats)
+
+
+def _train_epoch(run: _Run, position: _Position, on_step: Callable[[StepStats], None] | None) -> None:
+    """One epoch (or what is left of it after a resume, or of the planned steps); advances ``position``."""
+    t, batch_size = run.config.train, run.config.data.batch_size
+    run.train_sampler.set_epoch(
+        position.epoch, start=min(position.batch_in_epoch * batch_size, run.train_sampler.per_rank)
+    )
+    position.step = train_one_epoch(
+        model=run.model,
+        criterion=run.criterion,
+        batches=run.train_loader,
+        optimizer=run.optimizer,
+        epoch=position.epoch,
+        step=position.step,
+        device=run.dist.device,
+        grad_clip=t.grad_clip,
+        scaler=run.scaler,
+        amp=t.amp,
+        first_batch_index=position.batch_in_epoch,
+        max_steps=min(run.steps_per_epoch, position.batch_in_epoch + run.planned - position.step),
+        scheduler=run.scheduler if run.per_step else None,
+        on_step=functools.partial(_after_step, run, position, on_step),
+        report_at=_report_at(t, position.step + 1),
+        channels_last=run.channels_last,
+    )
+    position.epoch, position.batch_in_epoch = position.epoch + 1, 0
+
+
+def _validate(
+    run: _Run, position: _Position, on_epoch: Callable[[int, dict[str, float]], None] | None
+) -> None:
+    """Score the validation split; keep best.pt and its report; step a per-validation scheduler; decide
+    whether to stop early."""
+    t, dist = run.config.train, run.dist
+    result = evaluate(
+        unwrap(run.model),
+        run.val_loader,
+        gt_items=run.gt_items,
+        topology=run.topology,
+        device=dist.device,
+        dist=dist,
+    )
+    metrics = position.metrics = headline_metrics(result)
+    if run.log is not None:
+        run.log.val(
+            {"epoch": position.epoch, "step": position.step, **{k: round(v, 6) for k, v in metrics.items()}}
+        )
+    select = t.select_metric
+    if select not in metrics:
+        raise ConfigError(
+            f"train.select_metric={select!r} is not among the validation metrics "
+            f"{sorted(metrics)} (no item of {run.config.data.val_split!r} could be scored on it)"
+        )
+    value = metrics[select]
+    if value < position.best.get("value", math.inf):
+        at = {"epoch": position.epoch, "step": position.step}
+        position.best = {**at, "metric": select, "value": value, "metrics": metrics}
+        _save(run, position, "best.pt", at_epoch=position.epoch, at_step=position.step, in_epoch=0)
+        if dist.is_main:
+            write_report(result, run.run_dir / "best_val_report")
+    if on_epoch is not None:
+        on_epoch(position.epoch, metrics)
+    if not run.per_step:
+        run.scheduler.step(value)
+    position.stopped_early = _early_stop(t, position.epoch, position.best)
 
 
 _RESUME_KEYS = ("optimizer", "scheduler", "epoch", "step", "batch_in_epoch", "rng")

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from trans3dhead.errors import InputError
+from trans3dhead.image_check import check_image  # re-exported: its home is below viz
 from trans3dhead.inference.boxes import Detection, check_box, face_to_head_box, nms
 
 __all__ = [
@@ -45,17 +46,6 @@ HEAD_BOX_SHIFT: tuple[float, float] = (0.0, -0.1)
 MIN_FULL_IMAGE_SIDE = 16
 
 _FRONTAL, _PROFILE = "haarcascade_frontalface_default.xml", "haarcascade_profileface.xml"
-
-
-def check_image(image: object, *, name: str = "image") -> np.ndarray:
-    """An (H, W, 3) uint8 RGB numpy array, or a ValueError that says what was given instead."""
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"{name} must be a numpy array (H, W, 3) uint8 RGB, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise InputError(f"{name} must be (H, W, 3) uint8 RGB, got shape {image.shape} dtype {image.dtype}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise InputError(f"{name} is empty: shape {image.shape}")
-    return image
 
 
 @runtime_checkable

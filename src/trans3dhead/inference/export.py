@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from trans3dhead.atomic import atomic_path
-from trans3dhead.engine.checkpoint import code_version
+from trans3dhead.checkpoint import code_version
 from trans3dhead.errors import InputError
 
 __all__ = ["ONNX_INPUT", "ONNX_OUTPUTS", "OPSET_RANGE", "ExportableHead", "export_onnx", "model_metadata"]

@@ -23,13 +23,13 @@ import numpy as np
 from PIL import Image
 
 from trans3dhead import jsonio
+from trans3dhead.data.video_io import VideoSink, iter_frames
 from trans3dhead.inference.boxes import Detection
 from trans3dhead.inference.inputs import InputFile, read_image
 from trans3dhead.inference.prediction import HeadPrediction
 from trans3dhead.inference.predictor import HeadAligner
 from trans3dhead.inference.smoothing import SmoothingOptions
 from trans3dhead.inference.tracking import TrackerOptions
-from trans3dhead.inference.video import VideoSink, iter_frames
 from trans3dhead.inference.video_tracker import TrackedHead, VideoTracker
 
 __all__ = ["MESH_FORMATS", "RunOptions", "RunSummary", "PredictRunner"]
@@ -276,7 +276,7 @@ class PredictRunner:
     @staticmethod
     def _fps(source: InputFile) -> float:
         """The video's frame rate (the frame loop reports a video that cannot be opened)."""
-        from trans3dhead.inference.video import VideoReadError, open_video
+        from trans3dhead.data.video_io import VideoReadError, open_video
 
         try:
             capture, info = open_video(source.path)

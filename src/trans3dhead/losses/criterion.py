@@ -24,12 +24,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from types import MappingProxyType
 
 import torch
 from torch import Tensor, nn
 
 from trans3dhead.flame.layer import FlameLayer
+from trans3dhead.loss_weights import (
+    DAD3DNET_WEIGHTS,
+    LOSS_NAMES,
+    REPROJECTION_SUBSETS,
+    SHAPE3D_SUBSETS,
+    TRANS3DHEAD_WEIGHTS,
+)
 from trans3dhead.losses.euler import euler_loss
 from trans3dhead.losses.heatmap import gaussian_heatmaps, soft_iou_loss
 from trans3dhead.losses.landmarks import landmark_loss
@@ -46,17 +52,6 @@ __all__ = [
     "HeadCriterion",
 ]
 
-LOSS_NAMES = ("landmarks", "shape3d", "reprojection", "euler", "heatmap")
-#: Trans3DHead, paper Eq. 8.
-TRANS3DHEAD_WEIGHTS = MappingProxyType(
-    {"landmarks": 300.0, "shape3d": 50.0, "reprojection": 0.05, "euler": 0.05}
-)
-#: DAD-3DNet as in its reference code (which produced its published numbers).
-DAD3DNET_WEIGHTS = MappingProxyType(
-    {"landmarks": 100.0, "shape3d": 50.0, "reprojection": 0.05, "heatmap": 1.0}
-)
-SHAPE3D_SUBSETS = MappingProxyType({"head_without_back": 0.5, "head": 0.75, "face": 1.0})
-REPROJECTION_SUBSETS = MappingProxyType({"face": 0.5, "head": 0.5})
 
 
 def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:

@@ -32,6 +32,8 @@ __all__ = [
     "build_backbone",
     "check_images",
     "read_state_dict",
+    "register_backbone",
+    "registered_backbones",
 ]
 
 logger = logging.getLogger(__name__)
@@ -192,18 +194,33 @@ def _check_strides(strides: Sequence[int], available: tuple[int, ...]) -> tuple[
     return chosen
 
 
-def _registry() -> dict[str, Callable[..., Backbone]]:
-    # Imported here: the concrete backbones import this module's base class.
-    from trans3dhead.models.mobilenet import MobileNetV2
-    from trans3dhead.models.resnet import ResNet
+_NAMED: dict[str, Callable[[str, Sequence[int]], Backbone]] = {}
+_PREFIXED: dict[str, Callable[..., Backbone]] = {}
 
-    return {
-        "resnet18": lambda strides: ResNet(depth=18, strides=strides),
-        "resnet34": lambda strides: ResNet(depth=34, strides=strides),
-        "resnet50": lambda strides: ResNet(depth=50, strides=strides),
-        "resnet50_v1": lambda strides: ResNet(depth=50, strides=strides, stride_in_1x1=True),
-        "mobilenet_v2": lambda strides: MobileNetV2(strides=strides),
-    }
+
+def register_backbone(*names: str, prefix: bool = False) -> Callable[[Callable], Callable]:
+    """Decorator (timm's registry): each backbone module registers its own builder, so this module
+    imports none of them (``trans3dhead.models`` imports them all, which fills the registry).
+
+    A named builder is called as ``builder(name, strides)``; with ``prefix=True`` the names are
+    prefixes such as ``"timm:"`` and the builder is called as ``builder(rest, strides, pretrained)``
+    and loads its own weights.
+    """
+
+    def decorate(builder: Callable) -> Callable:
+        table = _PREFIXED if prefix else _NAMED
+        for name in names:
+            if name in table:
+                raise ValueError(f"backbone {name!r} is registered twice")
+            table[name] = builder
+        return builder
+
+    return decorate
+
+
+def registered_backbones() -> tuple[str, ...]:
+    """The names :func:`build_backbone` accepts, prefixes (``"timm:"``) excluded."""
+    return tuple(_NAMED)
 
 
 def build_backbone(
@@ -219,19 +236,17 @@ def build_backbone(
             for ``timm:`` names.
         strides: strides the backbone returns, among 4, 8, 16, 32.
     """
-    if name.startswith("timm:"):
-        from trans3dhead.models.timm_backbone import TimmBackbone
-
-        if pretrained is not None and str(pretrained).strip().lower() in ("none", "null", ""):
-            pretrained = None
-        return TimmBackbone(model_name=name[len("timm:") :], strides=strides, pretrained=pretrained)
-    registry = _registry()
-    if name not in registry:
+    for prefix, builder in _PREFIXED.items():
+        if name.startswith(prefix):
+            if pretrained is not None and str(pretrained).strip().lower() in ("none", "null", ""):
+                pretrained = None
+            return builder(name[len(prefix) :], strides, pretrained)
+    if name not in _NAMED:
         raise ValueError(f"unknown backbone '{name}'; choose one of {BACKBONE_NAMES} or 'timm:<name>'")
     from trans3dhead.models.imagenet import resolve_pretrained
 
     path = resolve_pretrained(name, pretrained)
-    backbone = registry[name](strides)
+    backbone = _NAMED[name](name, strides)
     if path is not None:
         backbone.load_pretrained(path)
     return backbone

@@ -20,7 +20,7 @@ from trans3dhead.flame.files import flame_paths
 from trans3dhead.losses.criterion import HeadCriterion
 from trans3dhead.models.backbone import build_backbone
 from trans3dhead.models.dad3dnet import DAD3DNet
-from trans3dhead.models.trans3dhead import Trans3DHead
+from trans3dhead.models.trans3dhead import build_trans3dhead
 
 __all__ = [
     "build_assets",
@@ -90,7 +90,7 @@ def _build_model(config: Config, flame: FlameLayer) -> nn.Module:
         return DAD3DNet(
             backbone=backbone, flame=flame, pose_init=m.pose_init, bifpn_fusion=m.bifpn_fusion, **extra
         )
-    return Trans3DHead(
+    return build_trans3dhead(
         backbone=backbone,
         flame=flame,
         d_model=m.d_model,
@@ -140,9 +140,9 @@ def model_from_checkpoint(
     or the embedded model's settings; ``flame`` / ``aux`` override the stored paths (e.g. on another
     machine).  A vertex-count mismatch between the checkpoint and the given FLAME raises a clear error.
     """
+    from trans3dhead.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
     from trans3dhead.config import config_from_dict
     from trans3dhead.devices import resolve_device
-    from trans3dhead.engine.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
 
     device = resolve_device(device)  # before loading: a missing device is not the checkpoint's fault
     data = load_checkpoint(path, map_location=device)

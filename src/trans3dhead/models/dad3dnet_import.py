@@ -330,8 +330,8 @@ def import_dad3dnet(
     config (absolute paths); without them the commands fall back to ``--flame`` / ``$TRANS3DHEAD_FLAME`` or
     the embedded stand-in model.  They are loaded here once, so that a wrong file fails now.
     """
+    from trans3dhead.checkpoint import save_checkpoint
     from trans3dhead.config import config_to_dict
-    from trans3dhead.engine.checkpoint import save_checkpoint
     from trans3dhead.models.build import build_assets, build_model
 
     source = Path(source)

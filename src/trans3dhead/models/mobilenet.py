@@ -19,7 +19,12 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from trans3dhead.models.backbone import Backbone, PretrainedWeightsError, check_images
+from trans3dhead.models.backbone import (
+    Backbone,
+    PretrainedWeightsError,
+    check_images,
+    register_backbone,
+)
 
 __all__ = ["InvertedResidual", "MobileNetV2", "mobilenet_v2_imagenet_weights_path"]
 
@@ -142,3 +147,8 @@ def mobilenet_v2_imagenet_weights_path() -> Path:
     if not path.is_file():
         raise PretrainedWeightsError(f"'{WEIGHTS_PACKAGE}' is installed but {path} is missing; reinstall it")
     return path
+
+
+@register_backbone("mobilenet_v2")
+def _build_mobilenet_v2(name: str, strides: Sequence[int]) -> MobileNetV2:
+    return MobileNetV2(strides=strides)

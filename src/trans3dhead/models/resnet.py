@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from trans3dhead.models.backbone import Backbone, check_images
+from trans3dhead.models.backbone import Backbone, check_images, register_backbone
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "RESNET_DEPTHS"]
 
@@ -169,3 +169,17 @@ class ResNet(Backbone):
         for stride in self.stage_channels:
             x = self.forward_stage(stride, x)
         return self.fc(x.mean(dim=(2, 3)))  # global average pool (B, C, h, w) -> (B, C)
+
+
+#: The registered ResNet names and their constructor arguments.
+_RESNET_NAMES = {
+    "resnet18": {"depth": 18},
+    "resnet34": {"depth": 34},
+    "resnet50": {"depth": 50},
+    "resnet50_v1": {"depth": 50, "stride_in_1x1": True},
+}
+
+
+@register_backbone(*_RESNET_NAMES)
+def _build_resnet(name: str, strides: Sequence[int]) -> ResNet:
+    return ResNet(strides=strides, **_RESNET_NAMES[name])

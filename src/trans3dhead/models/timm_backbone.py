@@ -11,7 +11,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from trans3dhead.models.backbone import Backbone, check_images
+from trans3dhead.models.backbone import Backbone, check_images, register_backbone
 
 __all__ = ["TimmBackbone"]
 
@@ -66,3 +66,8 @@ class TimmBackbone(Backbone):
         check_images(images)
         levels = self.model(images)  # one (B, C, h, w) map per feature level of the model
         return {s: levels[i] for s, i in zip(self.strides, self._positions, strict=True)}
+
+
+@register_backbone("timm:", prefix=True)
+def _build_timm(model_name: str, strides: Sequence[int], pretrained: str | Path | None) -> TimmBackbone:
+    return TimmBackbone(model_name=model_name, strides=strides, pretrained=pretrained)

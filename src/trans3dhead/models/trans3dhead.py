@@ -9,8 +9,8 @@ N landmarks (68), L decoder layers, V vertices.
               (or Q < K queries reading G values each: ``params_per_query``, the lite configs)
            -> landmark branch (multi-task): N queries (MQinit) -> decoder (+QAMem) -> MARR -> (L, B, N, 2)
 
-Every ablation of the paper (Tables 3-8) is a constructor value: ``qamem`` and ``mqinit`` ("off",
-"landmarks" = landmark branch only, "both"), ``marr`` (Table 4 variants or "off"),
+Every ablation of the paper (Tables 3-8) is an argument of :func:`build_trans3dhead`: ``qamem`` and
+``mqinit`` ("off", "landmarks" = landmark branch only, "both"), ``marr`` (Table 4 variants or "off"),
 ``num_encoder_layers`` / ``num_decoder_layers`` (Table 3 right), the parameter count through the FLAME
 layer's :class:`~trans3dhead.flame.ParamLayout` (Table 8) and ``multitask`` (Table 7: without the
 landmark branch the landmarks are the FLAME-projected 68 points).  The Euler loss switch is a criterion
@@ -48,7 +48,15 @@ from trans3dhead.models.normalize import ImageNormalizer
 from trans3dhead.models.positional import SinePositionEncoding
 from trans3dhead.types import HeadOutput
 
-__all__ = ["BranchMode", "BRANCH_MODES", "FRONTAL_ROTATION", "Trans3DHead", "initial_params", "query_slots"]
+__all__ = [
+    "BranchMode",
+    "BRANCH_MODES",
+    "FRONTAL_ROTATION",
+    "Trans3DHead",
+    "build_trans3dhead",
+    "initial_params",
+    "query_slots",
+]
 
 #: One of :data:`BRANCH_MODES`; the 3DMM branch's readout is one of :data:`READOUTS` (both in
 #: :mod:`trans3dhead.frames`; see :class:`ParamBranch`).
@@ -198,8 +206,28 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {name}={value!r}")
 
 
-class Trans3DHead(nn.Module):
-    """Trans3DHead with every ablation switch of the paper (defaults: the final model).
+def build_trans3dhead(
+    *,
+    backbone: nn.Module,
+    flame: FlameLayer,
+    d_model: int = 256,
+    nhead: int = 8,
+    dim_feedforward: int = 2048,
+    dropout: float = 0.1,
+    num_encoder_layers: int = 0,
+    num_decoder_layers: int = 2,
+    memory_stride: int = 32,
+    qamem: BranchMode = "landmarks",
+    mqinit: BranchMode = "landmarks",
+    marr: MarrMode = "fixed",
+    multitask: bool = True,
+    initial_fill: float = 0.8,
+    readout: str = "shared",
+    params_per_query: int = 1,
+) -> Trans3DHead:
+    """Trans3DHead with every ablation switch of the paper (defaults: the final model), as DETR's
+    ``build()``: the switches choose the parts made here (and FLAME's initial head, a FLAME forward),
+    which :class:`Trans3DHead` only wires.
 
     Args:
         backbone: maps images (B, 3, H, W) to ``{stride: (B, C_s, H / s, W / s)}`` and has
@@ -220,72 +248,116 @@ class Trans3DHead(nn.Module):
         params_per_query: 3DMM values each 3DMM query reads out (1, the paper: one query per value; see
             :func:`query_slots` for G > 1).
     """
+    switches = {"qamem": qamem, "mqinit": mqinit, "marr": marr, "multitask": multitask}
+    channels = _check_build(backbone, d_model=d_model, nhead=nhead, memory_stride=memory_stride, **switches)
+    # made in the order of the parameters' random initialisation before this function existed
+    input_proj = nn.Conv2d(channels[memory_stride], d_model, kernel_size=1)
+    position = SinePositionEncoding(channels=d_model)
+    sizes = {"d_model": d_model, "nhead": nhead, "dim_feedforward": dim_feedforward, "dropout": dropout}
+    encoder = TransformerEncoder(num_layers=num_encoder_layers, **sizes)
+    initial = initial_params(flame, fill=initial_fill)
+    param_branch = ParamBranch(
+        initial=initial,
+        readout=readout,
+        params_per_query=params_per_query,
+        blocks=tuple(flame.layout.sizes.values()),
+        num_layers=num_decoder_layers,
+        qamem=qamem == "both",
+        mqinit=mqinit == "both",
+        **sizes,
+    )
+    landmark_branch = None
+    if multitask:
+        landmark_branch = _landmark_branch(
+            flame, initial, num_layers=num_decoder_layers, qamem=qamem, mqinit=mqinit, marr=marr, **sizes
+        )
+    return Trans3DHead(
+        backbone=backbone,
+        flame=flame,
+        input_proj=input_proj,
+        position=position,
+        encoder=encoder,
+        param_branch=param_branch,
+        landmark_branch=landmark_branch,
+        memory_stride=memory_stride,
+        switches=switches,
+    )
+
+
+def _check_build(
+    backbone: nn.Module, *, d_model: int, nhead: int, memory_stride: int, multitask: bool, **modes: str
+) -> dict[int, int]:
+    """Check the switches and sizes of :func:`build_trans3dhead`; the backbone's channels per stride."""
+    _check_choice("qamem", modes["qamem"], BRANCH_MODES)
+    _check_choice("mqinit", modes["mqinit"], BRANCH_MODES)
+    _check_choice("marr", modes["marr"], MARR_MODES)
+    if not heads_split_width(d_model, nhead, multiple_of=4):
+        raise ValueError(
+            "d_model must be a positive multiple of 4 (sine positions) and of nhead, "
+            f"got d_model={d_model}, nhead={nhead}"
+        )
+    channels = getattr(backbone, "channels", None)
+    if not isinstance(channels, dict) or memory_stride not in channels:
+        raise ValueError(
+            f"backbone must have channels: dict[int, int] including memory_stride={memory_stride}, "
+            f"got channels={channels!r}"
+        )
+    return channels
+
+
+def _landmark_branch(
+    flame: FlameLayer, initial: Tensor, *, qamem: str, mqinit: str, marr: MarrMode, **decoder: Any
+) -> LandmarkBranch:
+    """The landmark branch, its default MARR mean face the initial head's projected 68 landmarks."""
+    with torch.no_grad():
+        mean_face = flame(initial[None]).landmarks_2d[0] / flame.image_size  # (N, 2)
+    return LandmarkBranch(
+        mean_face=mean_face, qamem=qamem != "off", mqinit=mqinit != "off", marr=marr, **decoder
+    )
+
+
+class Trans3DHead(nn.Module):
+    """Backbone -> memory (+ sine positions, optional encoder) -> the 3DMM branch -> FLAME, and the
+    landmark branch when there is one.  The constructor only wires parts made elsewhere; build one from
+    the paper's switches with :func:`build_trans3dhead`.
+
+    Args:
+        backbone: maps images to ``{stride: features}`` (see :mod:`trans3dhead.models.backbone`).
+        flame: the FLAME layer (its ``image_size`` is the crop size the images must have).
+        input_proj: the 1x1 convolution from the ``memory_stride`` features to C channels.
+        position: the sine positions of the memory (:class:`SinePositionEncoding` of C channels).
+        encoder: the encoder layers over the memory (:class:`TransformerEncoder`, possibly of 0 layers).
+        param_branch: the 3DMM branch (:class:`ParamBranch`).
+        landmark_branch: the landmark branch (:class:`LandmarkBranch`), or None (landmarks are then the
+            FLAME-projected 68 points).
+        memory_stride: the backbone stride used as memory.
+        switches: the settings it was built with, for reports (``qamem``, ``mqinit``, ``marr``,
+            ``multitask``).
+    """
 
     def __init__(
         self,
         *,
         backbone: nn.Module,
         flame: FlameLayer,
-        d_model: int = 256,
-        nhead: int = 8,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        num_encoder_layers: int = 0,
-        num_decoder_layers: int = 2,
+        input_proj: nn.Module,
+        position: SinePositionEncoding,
+        encoder: TransformerEncoder,
+        param_branch: ParamBranch,
+        landmark_branch: LandmarkBranch | None,
         memory_stride: int = 32,
-        qamem: BranchMode = "landmarks",
-        mqinit: BranchMode = "landmarks",
-        marr: MarrMode = "fixed",
-        multitask: bool = True,
-        initial_fill: float = 0.8,
-        readout: str = "shared",
-        params_per_query: int = 1,
+        switches: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        _check_choice("qamem", qamem, BRANCH_MODES)
-        _check_choice("mqinit", mqinit, BRANCH_MODES)
-        _check_choice("marr", marr, MARR_MODES)
-        if not heads_split_width(d_model, nhead, multiple_of=4):
-            raise ValueError(
-                "d_model must be a positive multiple of 4 (sine positions) and of nhead, "
-                f"got d_model={d_model}, nhead={nhead}"
-            )
-        channels = getattr(backbone, "channels", None)
-        if not isinstance(channels, dict) or memory_stride not in channels:
-            raise ValueError(
-                f"backbone must have channels: dict[int, int] including memory_stride={memory_stride}, "
-                f"got channels={channels!r}"
-            )
         self.normalize = ImageNormalizer()
         self.backbone, self.flame = backbone, flame
         self.memory_stride, self.image_size = memory_stride, flame.image_size
-        self.switches = {"qamem": qamem, "mqinit": mqinit, "marr": marr, "multitask": multitask}
-        self.input_proj = nn.Conv2d(channels[memory_stride], d_model, kernel_size=1)
-        self.position = SinePositionEncoding(channels=d_model)
-        sizes = {"d_model": d_model, "nhead": nhead, "dim_feedforward": dim_feedforward, "dropout": dropout}
-        self.encoder = TransformerEncoder(num_layers=num_encoder_layers, **sizes)
-        initial = initial_params(flame, fill=initial_fill)
-        self.param_branch = ParamBranch(
-            initial=initial,
-            readout=readout,
-            params_per_query=params_per_query,
-            blocks=tuple(flame.layout.sizes.values()),
-            num_layers=num_decoder_layers,
-            qamem=qamem == "both",
-            mqinit=mqinit == "both",
-            **sizes,
-        )
-        self.landmark_branch = None
-        if multitask:
-            mean_face = flame(initial[None]).landmarks_2d[0].detach() / flame.image_size  # (N, 2)
-            self.landmark_branch = LandmarkBranch(
-                mean_face=mean_face,
-                num_layers=num_decoder_layers,
-                qamem=qamem != "off",
-                mqinit=mqinit != "off",
-                marr=marr,
-                **sizes,
-            )
+        self.switches = dict(switches or {})
+        self.input_proj = input_proj
+        self.position = position
+        self.encoder = encoder
+        self.param_branch = param_branch
+        self.landmark_branch = landmark_branch
 
     @property
     def has_landmark_branch(self) -> bool:

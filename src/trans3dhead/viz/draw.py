@@ -9,13 +9,16 @@ blended with :func:`trans3dhead.render.overlay`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from trans3dhead.inference.detector import check_image
-from trans3dhead.inference.prediction import HeadPrediction
+from trans3dhead.image_check import check_image
 from trans3dhead.render import Light, overlay, render_mesh
+
+if TYPE_CHECKING:  # a type only: viz stays below inference
+    from trans3dhead.inference.prediction import HeadPrediction
 
 __all__ = [
     "draw_box",

@@ -279,7 +279,7 @@ def _sequence_document(name: str, plan: SequencePlan, video: VideoOptions, size:
 def _write_video(store: DatasetStore, name: str, entries: list[dict[str, Any]], fps: float) -> str:
     """Encode the sequence's PNG frames into ``OUT/<name>.mp4`` (or ``.avi``) atomically; its file name."""
     from trans3dhead.data.io import read_image
-    from trans3dhead.inference.video import VideoSink
+    from trans3dhead.data.video_io import VideoSink
 
     temporary = store.root / BOOKKEEPING_DIR / f".{name}.{os.getpid()}.tmp.mp4"
     with VideoSink(path=temporary, fps=fps) as sink:
