@@ -52,6 +52,10 @@ class DemoSettings:
     workers: int = 2
     seed: int = 0
     showcase: int = 8  # held-out synthetic images drawn on the page
+    # focal length range of the synthetic cameras in image sizes: portrait lenses, as the shipped model's
+    # pretraining (a crop-based model cannot see how far off the optical axis its head sits, which at the
+    # synth default 0.9-4 alone costs about 6 degrees of pose; docs/synthetic.md)
+    focal_range: tuple[float, float] = (2.0, 6.0)
     # where the model starts: "shipped" (SHIPPED_MODEL when installed, else from scratch), "none" (from
     # ImageNet weights), or a checkpoint path of the same architecture
     start: str = "shipped"
@@ -119,6 +123,7 @@ def _overrides(settings: DemoSettings, data_root: Path) -> list[str]:
         "model.nhead=8",
         "model.dim_feedforward=512",
         "model.dropout=0.0",
+        "model.readout=per_query",
         f"data.root={data_root}",
         f"data.batch_size={settings.batch_size}",
         f"data.workers={settings.workers}",
@@ -141,7 +146,7 @@ def _generate(out: Path, settings: DemoSettings, log: Callable[[str], None]) -> 
         assets=embedded_assets(),
         counts=counts,
         seed=settings.seed,
-        options=SceneOptions(size=settings.image_size),
+        options=SceneOptions(size=settings.image_size, focal_range=settings.focal_range),
         workers=max(1, settings.workers),
     ):
         done += 1
