@@ -408,6 +408,7 @@ def write_index(out: Path, summary: dict[str, Any]) -> Path:
 <p>Everything on this page was produced by <code>trans3dhead demo</code> on this machine: a synthetic
 DAD-3DHeads-format benchmark rendered from the embedded procedural head model
 ({s["train_items"]} train / {s["val_items"]} val / {s["test_items"]} test images at {s["image_size"]} px,
+camera focal lengths {s["focal_range"][0]:g}-{s["focal_range"][1]:g} image sizes;
 data check: {summary["data_check"]["errors"]} errors, {summary["data_check"]["warnings"]} warnings),
 a small Trans3DHead (MobileNetV2 backbone, d = 128, QAMem + MQinit + MARR + Euler loss)
 {_how_trained(summary)},
