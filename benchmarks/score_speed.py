@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +28,9 @@ from trans3dhead.metrics import (
     write_gt_file,
     write_submission,
 )
-from trans3dhead.metrics.synthetic import perturbed_prediction, synthetic_gt_item
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the metric tests' GT samples
+from gt_samples import perturbed_prediction, synthetic_gt_item  # noqa: E402
 
 
 def synthetic_topology(

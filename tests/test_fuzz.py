@@ -32,6 +32,7 @@ from fuzz_harness import (
     never_raises,
     scalars,
 )
+from gt_samples import perturbed_prediction, synthetic_gt_item
 from hypothesis import strategies as st
 from test_dataset import write_split
 from train_helpers import TINY_MODEL
@@ -51,7 +52,6 @@ from trans3dhead.metrics.benchmark import BenchmarkResult, score_predictions
 from trans3dhead.metrics.groundtruth import GtItem, read_gt_file, write_gt_file
 from trans3dhead.metrics.nme import bbox_normaliser
 from trans3dhead.metrics.submission import read_submission
-from trans3dhead.metrics.synthetic import perturbed_prediction, synthetic_gt_item
 from trans3dhead.metrics.topology import BenchmarkTopology
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,11 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from gt_samples import perturbed_prediction, synthetic_gt_item
 
 from trans3dhead.metrics.benchmark import BenchmarkOptions, score_predictions
 from trans3dhead.metrics.groundtruth import GtItem
 from trans3dhead.metrics.report import report_dict, report_markdown
-from trans3dhead.metrics.synthetic import perturbed_prediction, synthetic_gt_item
 from trans3dhead.metrics.topology import BenchmarkTopology
 
 ATTRIBUTES = [{"pose": "front", "gender": "male"}, {"pose": "sided", "gender": "male"}, {"pose": "front"}]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gt_samples import image_frame_vertices, perturbed_prediction, synthetic_gt_item
 from scipy.spatial import procrustes as scipy_procrustes
 from scipy.spatial.transform import Rotation
 
@@ -11,7 +12,6 @@ from trans3dhead.metrics.benchmark import score_item
 from trans3dhead.metrics.chamfer import chamfer_distance, one_sided_chamfer, scale_to_eye_distance
 from trans3dhead.metrics.procrustes import DegenerateError, procrustes
 from trans3dhead.metrics.submission import parse_prediction
-from trans3dhead.metrics.synthetic import image_frame_vertices, perturbed_prediction, synthetic_gt_item
 from trans3dhead.metrics.topology import BenchmarkTopology
 
 REFLECT = np.diag([1.0, 1.0, -1.0])

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from gt_samples import perturbed_prediction, synthetic_gt_item
 from PIL import Image
 
 from trans3dhead.cli import main
@@ -16,7 +17,6 @@ from trans3dhead.metrics.groundtruth import read_gt_file, write_gt_file
 from trans3dhead.metrics.gt_builder import build_gt_entries
 from trans3dhead.metrics.report import write_report
 from trans3dhead.metrics.submission import read_submission, write_submission
-from trans3dhead.metrics.synthetic import perturbed_prediction, synthetic_gt_item
 from trans3dhead.metrics.topology import BenchmarkTopology
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from gt_samples import perturbed_prediction, synthetic_gt_item
 from inference_helpers import grace_hopper_path, make_checkpoint, write_image
 from test_dataset import write_split
 from train_helpers import make_training_setup
@@ -32,7 +33,6 @@ from trans3dhead.flame.files import write_aux_dir, write_model_npz
 from trans3dhead.metrics.benchmark import score_predictions
 from trans3dhead.metrics.groundtruth import read_gt_file, write_gt_file
 from trans3dhead.metrics.submission import ROTATION, read_submission, write_submission
-from trans3dhead.metrics.synthetic import perturbed_prediction, synthetic_gt_item
 from trans3dhead.metrics.topology import BenchmarkTopology
 
 

@@ -1,6 +1,5 @@
-"""Synthetic benchmark items: GT entries with a plausible camera, and predictions derived from them.
-
-For tests, speed benchmarks and checking an evaluation pipeline end to end without the dataset.
+"""Test data for the benchmark metrics: GT entries with a plausible camera, and predictions derived from
+them (a test helper, not part of the library: used by the metric tests and benchmarks/score_speed.py).
 The GT camera follows ``docs/conventions.md`` section 5: an OpenGL-style model-view matrix (camera
 looking down -z, y up) and a pinhole projection straight to pixels.  Predictions live in the
 image-aligned camera frame (x right, y down, z away from the camera), as a FLAME-based method's posed
