@@ -61,9 +61,8 @@ class TrackedHead:
 
     @property
     def confidence(self) -> float | None:
-        """The head's confidence when the prediction has one, else None."""
-        value = getattr(self.head, "confidence", None)
-        return None if value is None else float(value)
+        """The head's confidence (None for a model without a landmark branch)."""
+        return self.head.confidence
 
     def to_dict(self, *, mesh: bool = True) -> dict[str, Any]:
         """The head's JSON dict (``prediction_schema.json``) with ``track_id``, ``track_age``,
@@ -142,8 +141,7 @@ class VideoTracker:
     def _observation(self, head: HeadPrediction, track: int | None) -> Observation | None:
         """The tracker's view of an aligned head; None for a head to drop (see :class:`TrackerOptions`)."""
         minimum = self.tracking.min_confidence
-        confidence = getattr(head, "confidence", None)
-        if minimum is not None and confidence is not None and confidence < minimum:
+        if minimum is not None and head.confidence is not None and head.confidence < minimum:
             return None
         box = head_box(head, self.aligner.mesh.head)
         if box is None or not np.isfinite(head.landmarks).all():
