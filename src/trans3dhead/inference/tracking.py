@@ -72,8 +72,8 @@ class TrackerOptions:
         crop from the last prediction can drift with an imperfect model), else its own search crop's.
     min_visible: a box with less than this share of its area inside the image is not searched (its track
         misses the frame) and an observation whose head box is mostly outside the image is dropped.
-    min_confidence: drop observations whose head has a ``confidence`` below this (heads without one are
-        kept); None keeps all.
+    min_confidence: drop observations whose head has a ``confidence`` below this (heads of a model without
+        a landmark branch have none and are kept); None keeps all.
     """
 
     detect_every: int = 5

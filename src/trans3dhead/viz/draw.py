@@ -170,10 +170,10 @@ def _draw_text(out: np.ndarray, text: str, origin: tuple[float, float], color) -
 
 def annotate_tracks(image: np.ndarray, tracked: Sequence, **kwargs) -> np.ndarray:
     """:func:`annotate` of video heads (:class:`~trans3dhead.inference.video_tracker.TrackedHead`, the
-    smoothed predictions) with each head's track id (and confidence, when it has one) under its box."""
+    smoothed predictions) with each head's track id under its box (:func:`annotate`'s label above the box
+    already carries the confidence)."""
     out = annotate(image, [t.head for t in tracked], **kwargs)
     for t in tracked:
         x, y, w, h = (float(v) for v in t.head.box)
-        text = f"#{t.track_id}" + (f" {t.confidence:.2f}" if t.confidence is not None else "")
-        out = _draw_text(out, text, (x, y + h + 14 * _line_width(out)), (255, 200, 0))
+        out = _draw_text(out, f"#{t.track_id}", (x, y + h + 14 * _line_width(out)), (255, 200, 0))
     return out
