@@ -91,3 +91,23 @@ def test_shipped_specs_load():
     for path in sorted((REPO / "benchmarks" / "experiments").glob("*.yaml")):
         spec = load_spec(path)
         assert spec.arms, path
+
+
+def test_cache_trains_every_arm_from_decoded_crops(spec_file, tmp_path):
+    from trans3dhead.config import load_config
+    from trans3dhead.experiment import run_experiment
+
+    spec_file.write_text(spec_file.read_text().replace("workers: 1}", "workers: 1, cache: true}"))
+    spec = load_spec(spec_file)
+    out = tmp_path / "exp"
+    records = run_experiment(spec, out)
+    cache = out / "data" / "cache_train"
+    assert (cache / "manifest.json").is_file()
+    assert json.loads((cache / "manifest.json").read_text())["settings"]["size"] == 64
+    for record in records:
+        run_config = load_config(out / "arms" / record["arm"] / "run" / "config.yaml", [])
+        assert Path(run_config.data.cache) == cache
+        assert record["steps"] == 3
+    spec_file.write_text(spec_file.read_text().replace("cache: true", "cache: 1"))
+    with pytest.raises(ConfigError, match=r"data\.cache must be true or false, got 1"):
+        load_spec(spec_file)

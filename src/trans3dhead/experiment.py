@@ -13,7 +13,10 @@ evaluated on the test split with the benchmark metrics, both landmark sources an
       - {name: dad3dnet, config: configs/cpu/dad3dnet_r18_128.yaml}
       - {name: final, config: configs/cpu/trans3dhead_r18_128.yaml, overrides: [model.marr=fixed]}
 
-Config paths are relative to the spec file.  The budget sets ``data.batch_size``, the epochs and
+Config paths are relative to the spec file.  ``data.cache: true`` decodes and crops the training split
+once into ``data/cache_train`` (``trans3dhead data cache``) and trains every arm from it
+(``data.cache``: augmentation on the training device), for runs the file loader would slow down (a
+GPU's; see docs/gpu.md).  The budget sets ``data.batch_size``, the epochs and
 ``train.max_steps_per_epoch`` so that every arm takes ``steps`` optimiser steps, and the step schedule's
 warm-up and milestones (fractions of the steps).  Output under ``DIR``: ``data/`` (the benchmark),
 ``arms/<name>/run`` (the training run), ``arms/<name>/test`` (submission, GT, report),
@@ -44,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 #: Overall metrics of results.md, in order.
 RESULT_KEYS = ("nme_flame", "nme_branch", "z5_accuracy", "chamfer", "pose_error", "pose_angle_deg")
-_DATA_KEYS = {"train", "val", "test", "image_size", "seed", "focal", "workers"}
+_DATA_KEYS = {"train", "val", "test", "image_size", "seed", "focal", "workers", "cache"}
 _BUDGET_KEYS = {"steps", "batch_size", "warmup_steps", "milestones", "val_every_steps"}
 
 
@@ -110,6 +113,7 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         "seed": _positive_int(data, "seed", "data", source, 0),
         "workers": _positive_int(data, "workers", "data", source, 2),
         "focal": _focal(data.get("focal", [0.9, 4.0]), source),
+        "cache": _flag(data, "cache", "data", source),
     }
     budget = {
         "steps": _positive_int(budget, "steps", "budget", source),
@@ -127,6 +131,13 @@ def load_spec(path: str | Path) -> ExperimentSpec:
     for arm in arms:  # every arm's config must load before anything runs
         arm_config(spec, arm, data_root=Path("data"))
     return spec
+
+
+def _flag(section: dict, key: str, where: str, source: Path) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise _fail(source, f"{where}.{key} must be true or false, got {value!r}")
+    return value
 
 
 def _focal(value: Any, source: Path) -> tuple[float, float]:
@@ -185,10 +196,17 @@ def arm_config(spec: ExperimentSpec, arm: Arm, *, data_root: Path):
         f"train.milestones={json.dumps(b['milestones'])}",
         "train.schedule=step",
     ]
+    if spec.data["cache"]:
+        budget.append(f"data.cache={cache_dir(data_root)}")
     try:
         return load_config(arm.config, [*budget, *spec.common, *arm.overrides])
     except ConfigError as exc:
         raise ConfigError(f"{spec.source}: arm {arm.name!r}: {exc}") from None
+
+
+def cache_dir(data_root: Path) -> Path:
+    """Where ``data.cache: true`` keeps the decoded training crops (``trans3dhead data cache``)."""
+    return data_root / "cache_train"
 
 
 def _benchmark_assets(spec: ExperimentSpec):
@@ -232,6 +250,29 @@ def _generate(spec: ExperimentSpec, root: Path, log: Callable[[str], None]) -> N
     ):
         made += 0 if getattr(event, "skipped", False) else 1
     log(f"benchmark ready under {root} ({sum(counts.values())} images, {made} made now)")
+    if d["cache"]:
+        _cache(spec, root, log)
+
+
+def _cache(spec: ExperimentSpec, root: Path, log: Callable[[str], None]) -> None:
+    """Decode and crop the training split once (``data.cache: true``); a finished cache is kept."""
+    from trans3dhead.data.cache import write_cache
+
+    crops = {arm_config(spec, arm, data_root=root).model.crop for arm in spec.arms}
+    if len(crops) > 1:
+        raise ConfigError(
+            f"{spec.source}: data.cache needs one crop style for every arm, the arms use {sorted(crops)}"
+        )
+    summary = write_cache(
+        root=root,
+        split="train",
+        out=cache_dir(root),
+        size=spec.data["image_size"],
+        assets=_benchmark_assets(spec),
+        crop_style=crops.pop(),
+        workers=spec.data["workers"],
+    )
+    log(f"training crops cached under {summary.path} ({summary.items} items, {summary.written} written now)")
 
 
 def _pose_rows(report: dict[str, Any]) -> dict[str, dict[str, float | None]]:
