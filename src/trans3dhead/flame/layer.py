@@ -14,13 +14,16 @@ import torch
 from torch import Tensor, nn
 
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS, FlameAssets
-from trans3dhead.flame.lbs import lbs
+from trans3dhead.flame.lbs import lbs, leaf_joint_lbs
 from trans3dhead.flame.params import ParamLayout
 from trans3dhead.frames import MESH_OFFSET_Z
 from trans3dhead.geometry.camera import ortho_project
-from trans3dhead.geometry.rotation import rotation_6d_to_matrix
+from trans3dhead.geometry.rotation import axis_angle_to_matrix, rotation_6d_to_matrix
 
-__all__ = ["FlameOutput", "FlameLayer", "MESH_OFFSET_Z"]
+__all__ = ["FlameOutput", "FlameLayer", "MESH_OFFSET_Z", "JAW_JOINT"]
+
+#: FLAME's joints: root, neck, jaw, left eye, right eye.  The layer poses the jaw only.
+JAW_JOINT = 2
 
 
 
@@ -88,6 +91,7 @@ class FlameLayer(nn.Module):
         )  # the kinematic walk reads ints, not tensors
         self.register_buffer("mesh_offset", torch.tensor([0.0, 0.0, MESH_OFFSET_Z]), persistent=False)
         self.register_buffer("faces", _buffer(model.faces, i64), persistent=False)
+        self._leaf_jaw = self._register_jaw(model)
         # Landmark embedding: vertex indices of each landmark's face (N, 3) and barycentrics (N, 3).
         self.register_buffer(
             "landmark_vertices", _buffer(model.faces[aux.landmark_faces], i64), persistent=False
@@ -98,6 +102,18 @@ class FlameLayer(nn.Module):
         for name, indices in subsets.items():
             self.register_buffer(f"subset_{name}", _buffer(indices, i64), persistent=False)
         self.chamfer_keypoints = CHAMFER_KEYPOINTS
+
+    def _register_jaw(self, model) -> bool:
+        """The jaw's rows of the pose basis, regressor and weights when the jaw is a leaf of the
+        kinematic tree (FLAME's is): :func:`leaf_joint_lbs` then gives :func:`lbs`'s vertices for the
+        jaw-only poses this layer makes, with a quarter of the pose basis and no blended 3 x 3 per vertex."""
+        if self.num_joints <= JAW_JOINT or JAW_JOINT in self.parent_indices:
+            return False
+        rows = slice((JAW_JOINT - 1) * 9, JAW_JOINT * 9)  # the jaw's pose features flatten(R_jaw - I)
+        self.register_buffer("jaw_posedirs", self.posedirs[rows].clone(), persistent=False)  # (9, V * 3)
+        self.register_buffer("jaw_regressor", self.j_regressor[JAW_JOINT].clone(), persistent=False)  # (V,)
+        self.register_buffer("jaw_weights", self.lbs_weights[:, JAW_JOINT, None].clone(), persistent=False)
+        return True
 
     @property
     def num_params(self) -> int:
@@ -118,6 +134,16 @@ class FlameLayer(nn.Module):
         batch = shape.shape[0]
         s, e = self.layout.num_shape, self.layout.num_expression
         betas = torch.cat([_pad(shape, s), _pad(expression, e)], dim=1)  # (B, S + E)
+        if self._leaf_jaw:
+            return leaf_joint_lbs(
+                betas=betas,
+                rotation=None if jaw is None else axis_angle_to_matrix(jaw),
+                v_template=self.v_template,
+                shapedirs=self.shapedirs,
+                joint_posedirs=self.jaw_posedirs,
+                joint_regressor=self.jaw_regressor,
+                joint_weights=self.jaw_weights,
+            )
         pose = shape.new_zeros(batch, self.num_joints * 3)
         if jaw is not None:
             pose = torch.cat([pose[:, :6], jaw, pose[:, 9:]], dim=1)  # joints: root, neck, jaw, eyes
