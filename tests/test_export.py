@@ -137,3 +137,26 @@ def test_predict_cli_with_the_onnx_backend(exports, tmp_path, monkeypatch):
     assert main([*argv, "--backend", "onnx"]) == 0
     assert calls == [out / "model.onnx"]
     assert json.loads((out / "grace_hopper.json").read_text())["backend"] == "onnx"
+
+
+def test_a_fixed_batch_export_runs_any_number_of_crops(exports, tmp_path, capsys):
+    """`export --batch 1`: a graph with constant shapes; the backend feeds it one crop at a time."""
+    checkpoint, model, dynamic_path, _ = exports("trans3dhead")
+    path = tmp_path / "one.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--out", str(path), "--batch", "1"]) == 0
+    assert "input (1, 3, 64, 64)" in capsys.readouterr().out
+    backend = OnnxBackend(path=path, providers=["CPUExecutionProvider"])
+    assert backend.fixed_batch == 1 and backend.metadata["trans3dhead.batch"] == "1"
+    assert OnnxBackend(path=dynamic_path).fixed_batch is None
+    assert OnnxBackend(path=dynamic_path).metadata["trans3dhead.batch"] == "dynamic"
+    crops = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(7))
+    diffs = max_abs_differences(model, backend, crops)
+    assert max(diffs.values()) < 1e-4, diffs
+    two = tmp_path / "two.onnx"
+    export_onnx(model, two, batch=2)  # 3 crops: one full chunk and one padded with a zero crop
+    outputs = OnnxBackend(path=two).run(crops.numpy())
+    assert outputs["params"].shape == (3, model.flame.layout.total)
+    np.testing.assert_allclose(outputs["params"], backend.run(crops.numpy())["params"], atol=1e-5)
+    zero = ["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "z.onnx"), "--batch", "0"]
+    assert main(zero) == 2
+    assert "--batch must be a positive integer" in capsys.readouterr().err

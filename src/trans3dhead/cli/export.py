@@ -1,5 +1,6 @@
-"""``trans3dhead export --checkpoint FILE --format onnx --out FILE``: the network (crop -> parameters,
-landmarks, FLAME mesh) as an ONNX graph with a dynamic batch axis, checked against PyTorch."""
+"""``trans3dhead export --checkpoint FILE --format onnx --out FILE [--batch N]``: the network (crop ->
+parameters, landmarks, FLAME mesh) as an ONNX graph with a dynamic (or fixed) batch axis, checked
+against PyTorch."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("onnx",), default="onnx", help="export format (onnx)")
     p.add_argument("--out", required=True, help="file to write (.onnx)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (13-20, default 17)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        help="fix the graph's batch size (e.g. 1 for one face at a time on a CPU: the shapes become "
+        "constants and ONNX Runtime runs it faster); default: a dynamic batch axis",
+    )
     p.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime comparison")
     add_asset_args(p)
     p.set_defaults(func=export)
@@ -41,15 +48,13 @@ def export(args: argparse.Namespace) -> int:
 
     check_output_file(args.out)
     model, _, _ = model_from_checkpoint(args.checkpoint, flame=args.flame, aux=args.aux, device="cpu")
-    path = export_onnx(model, args.out, opset=args.opset)
-    print(
-        f"wrote {path} (opset {args.opset}, input (B, 3, {model.flame.image_size}, {model.flame.image_size}))"
-    )
+    path = export_onnx(model, args.out, opset=args.opset, batch=args.batch)
+    size, batch = model.flame.image_size, args.batch or "B"
+    print(f"wrote {path} (opset {args.opset}, input ({batch}, 3, {size}, {size}))")
     if args.no_check or importlib.util.find_spec("onnxruntime") is None:
         return 0
     from trans3dhead.inference.onnx_runtime import OnnxBackend, max_abs_differences
 
-    size = model.flame.image_size
     crops = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     backend = OnnxBackend(path=path, providers=["CPUExecutionProvider"])
     diffs = max_abs_differences(model, backend, crops, relative=True)

@@ -5,6 +5,11 @@ the outputs :data:`ONNX_OUTPUTS`, which are the fields of :class:`~trans3dhead.t
 :class:`~trans3dhead.flame.FlameOutput` (the FLAME layer, LBS included, is part of the graph).  It is
 traced with the TorchScript exporter (``dynamo=False``).  Facts the ONNX Runtime backend checks (input
 size, parameter, vertex and landmark counts) are stored as ``trans3dhead.*`` metadata properties.
+
+``batch=N`` fixes the batch axis at N instead (``trans3dhead export --batch 1``): every shape in the graph
+is then a constant, ONNX Runtime folds the shape arithmetic of the attention layers away (the lite
+model's graph drops from ~1,100 to ~460 nodes) and a single crop runs faster.  The ONNX Runtime backend
+feeds such a graph N crops at a time (``trans3dhead.batch`` metadata: "dynamic" or N).
 """
 
 from __future__ import annotations
@@ -95,22 +100,30 @@ def _import_onnx():
     return onnx
 
 
-def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17) -> Path:
+def _check_batch(batch: int | None) -> int | None:
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise InputError(f"--batch must be a positive integer (or absent: a dynamic batch), got {batch!r}")
+    return batch
+
+
+def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, batch: int | None = None) -> Path:
     """Write ``model`` (eval mode, on the CPU, float32) to ``path`` as ONNX; returns the path.
 
+    ``batch``: None for a dynamic batch axis, or the fixed batch size of the graph (see the module doc).
     The model's own train/eval mode and device are restored afterwards.  The file is written to a
     temporary name next to ``path`` and renamed into place.
     """
     onnx = _import_onnx()
     opset = _check_opset(opset)
+    batch = _check_batch(batch)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     size = int(model.flame.image_size)
     was_training = model.training
     device = next(model.parameters()).device
     wrapper = ExportableHead(model.cpu().eval())
-    example = torch.rand(_TRACE_BATCH, 3, size, size, generator=torch.Generator().manual_seed(0))
-    dynamic = {name: {0: "batch"} for name in (ONNX_INPUT, *ONNX_OUTPUTS)}
+    example = torch.rand(batch or _TRACE_BATCH, 3, size, size, generator=torch.Generator().manual_seed(0))
+    dynamic = None if batch else {name: {0: "batch"} for name in (ONNX_INPUT, *ONNX_OUTPUTS)}
     try:
         with atomic_path(path) as tmp:
             with warnings.catch_warnings(), torch.no_grad():
@@ -130,9 +143,10 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17) -> Path:
             graph = onnx.load(str(tmp))
             for key, value in model_metadata(model).items():
                 graph.metadata_props.add(key=key, value=value)
+            graph.metadata_props.add(key="trans3dhead.batch", value=str(batch or "dynamic"))
             onnx.checker.check_model(graph)
             onnx.save(graph, str(tmp))
     finally:
         model.to(device).train(was_training)
-    logger.info("exported %s (opset %d, input %dx%d, dynamic batch)", path, opset, size, size)
+    logger.info("exported %s (opset %d, input %dx%d, batch %s)", path, opset, size, size, batch or "dynamic")
     return path

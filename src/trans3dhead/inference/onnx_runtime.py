@@ -87,6 +87,9 @@ class OnnxBackend:
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self._check_graph()
         self.input_size = int(self.metadata["trans3dhead.input_size"])
+        # a graph exported with a fixed batch (`export --batch N`) takes exactly N crops per run
+        fixed = self.session.get_inputs()[0].shape[0]
+        self.fixed_batch = fixed if isinstance(fixed, int) else None
 
     def _check_graph(self) -> None:
         outputs = tuple(o.name for o in self.session.get_outputs())
@@ -107,9 +110,22 @@ class OnnxBackend:
             )
 
     def run(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        """crops (B, 3, S, S) float32 -> ``{output name: array}`` (:data:`ONNX_OUTPUTS`)."""
-        values = self.session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: np.ascontiguousarray(crops, np.float32)})
-        return dict(zip(ONNX_OUTPUTS, values, strict=True))
+        """crops (B, 3, S, S) float32 -> ``{output name: array}`` (:data:`ONNX_OUTPUTS`).
+
+        A fixed-batch graph (N) runs ``ceil(B / N)`` times, the last chunk padded with zero crops whose
+        outputs are dropped."""
+        crops = np.ascontiguousarray(crops, np.float32)
+        n = self.fixed_batch
+        if n is None or len(crops) == n:
+            values = self.session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: crops})
+            return dict(zip(ONNX_OUTPUTS, values, strict=True))
+        chunks = []
+        for start in range(0, len(crops), n):
+            chunk = crops[start : start + n]
+            padded = np.concatenate([chunk, np.zeros((n - len(chunk), *chunk.shape[1:]), np.float32)])
+            values = self.session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: padded})
+            chunks.append([v[: len(chunk)] for v in values])
+        return {name: np.concatenate([c[i] for c in chunks]) for i, name in enumerate(ONNX_OUTPUTS)}
 
     def __call__(self, crops: Tensor) -> HeadOutput:
         crops = check_crops(crops, self.input_size)
