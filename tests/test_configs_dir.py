@@ -41,6 +41,9 @@ def test_cpu_configs_build(path, tmp_path):
         f"flame.model={write_model_npz(model_raw, tmp_path / 'm.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, tmp_path / 'aux')}",
         "model.pretrained=null",
+        # the tiny model has 6 shape and 4 expression components (the lite config regresses 50 and 25)
+        "flame.num_shape=null",
+        "flame.num_expression=null",
     ]
     config = load_config(path, files)
     model = build_model(config, build_assets(config.flame))

@@ -172,6 +172,9 @@ class ModelConfig:
     # queries); G > 1 cuts each FLAME block (shape, expression, jaw, rotation, translation, scale) into
     # chunks of at most G values, one query each (G = 25: 20 queries), for the lite CPU configs
     params_per_query: int = 1
+    # Trans3DHead: the backbone stride whose features become the memory: 32 (the paper) | 16 (a finer
+    # memory from a shorter backbone: its stride-32 stage is not run; the lite config)
+    memory_stride: int = 32
     # DAD-3DNet only: "reference" (the reference's random pose head) | "frontal_mean" (the pose head starts
     # at a frontal mean head filling the crop, as Trans3DHead's 3DMM branch does)
     pose_init: str = "reference"
@@ -281,6 +284,7 @@ _CHOICES = {
     ("model", "readout"): READOUTS,
     ("model", "bifpn_fusion"): FUSION_MODES,
     ("model", "crop"): CROP_STYLES,
+    ("model", "memory_stride"): (16, 32),
     ("model", "landmarks"): LANDMARK_SOURCES,
     ("train", "schedule"): ("step", "plateau"),
     ("train", "amp"): ("off", "bf16", "fp16"),
@@ -402,6 +406,8 @@ def _validate(config: Config, source: str) -> None:
         )
     if config.model.params_per_query != 1 and config.model.arch != "trans3dhead":
         raise ConfigError(f"{source}: model.params_per_query applies to Trans3DHead's 3DMM branch")
+    if config.model.memory_stride != 32 and config.model.arch != "trans3dhead":
+        raise ConfigError(f"{source}: model.memory_stride applies to Trans3DHead (DAD-3DNet reads 4 strides)")
     if config.model.bifpn_fusion != "stable" and config.model.arch != "dad3dnet":
         raise ConfigError(f"{source}: model.bifpn_fusion applies to DAD-3DNet (Trans3DHead has no BiFPN)")
     if config.model.landmarks == "branch" and not _has_landmark_branch(config.model):

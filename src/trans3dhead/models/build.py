@@ -73,7 +73,7 @@ def build_flame(config: Config, assets: FlameAssets) -> FlameLayer:
 
 
 def backbone_strides(config: Config) -> tuple[int, ...]:
-    return _DAD_STRIDES if config.model.arch == "dad3dnet" else (32,)
+    return _DAD_STRIDES if config.model.arch == "dad3dnet" else (config.model.memory_stride,)
 
 
 def build_model(config: Config, assets: FlameAssets) -> nn.Module:
@@ -104,6 +104,7 @@ def _build_model(config: Config, flame: FlameLayer) -> nn.Module:
         multitask=m.multitask,
         readout=m.readout,
         params_per_query=m.params_per_query,
+        memory_stride=m.memory_stride,
         **extra,
     )
 
