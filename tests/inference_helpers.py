@@ -9,8 +9,8 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_flame
 from PIL import Image
+from tiny_flame import make_tiny_flame
 from train_helpers import TINY_MODEL
 
 from trans3dhead.config import config_to_dict, load_config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import make_tiny_flame
-from test_dataset import write_split
+from dataset_files import write_split
+from tiny_flame import make_tiny_flame
 
 from trans3dhead.flame import FlameAssets, FlameAux, FlameModelData
 from trans3dhead.flame.files import write_aux_dir, write_model_npz

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import make_tiny_flame
+from tiny_flame import make_tiny_flame
 from train_helpers import make_training_setup
 
 from trans3dhead.config import ConfigError, ModelConfig, load_config

@@ -187,7 +187,7 @@ def test_writer_refuses_bad_input_with_clear_errors(setup, tmp_path):
 
 
 def test_bad_item_stops_the_writer_or_is_left_out(tmp_path, tiny_assets):
-    from test_dataset import write_split
+    from dataset_files import write_split
 
     write_split(tmp_path / "data", "train", tiny_assets, items=3)
     (tmp_path / "data" / "train" / "images" / "train_001.png").write_bytes(b"not a png")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_tiny_flame
+from tiny_flame import make_tiny_flame
 from train_helpers import make_training_setup
 
 from trans3dhead.config import load_config

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dataset_files import write_split
 from gt_samples import perturbed_prediction, synthetic_gt_item
 from inference_helpers import grace_hopper_path, make_checkpoint, write_image
-from test_dataset import write_split
 from train_helpers import make_training_setup
 
 from trans3dhead.atomic import atomic_write
@@ -450,7 +450,7 @@ def test_annotation_values_beyond_float32_are_an_error(tmp_path, tiny_assets):
         read_annotation(path)
 
 
-# --- found by the hypothesis fuzzing of tests/test_fuzz.py
+# --- found by the hypothesis fuzzing of tests/system/test_fuzz.py
 
 
 @pytest.mark.parametrize(

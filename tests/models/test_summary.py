@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_tiny_flame
+from tiny_flame import make_tiny_flame
 
 from trans3dhead.cli import main
 from trans3dhead.config import load_config
