@@ -23,7 +23,7 @@ def make_checkpoint(root: Path, *, overrides: tuple[str, ...] = ()) -> Path:
     """A freshly initialised tiny model (64 px, resnet18, tiny FLAME) saved like ``fit`` saves it."""
     model_raw, aux_raw = make_tiny_flame()
     flame = [
-        f"flame.model={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
+        f"flame.file={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, root / 'flame' / 'aux')}",
     ]
     config = load_config(None, [*TINY_MODEL, "model.pretrained=null", *flame, *overrides])

@@ -212,7 +212,7 @@ def test_bad_item_stops_the_writer_or_is_left_out(tmp_path, tiny_assets):
 def test_cli_data_cache(setup, tmp_path, capsys):
     _, overrides, config, *_ = setup
     values = dict(o.split("=", 1) for o in overrides if o.startswith("flame."))
-    args = [config.data.root, "--flame", values["flame.model"], "--aux", values["flame.aux"]]
+    args = [config.data.root, "--flame", values["flame.file"], "--aux", values["flame.aux"]]
     out = str(tmp_path / "cli")
     assert main(["data", "cache", *args, "--split", "train", "--size", "64", "--out", out]) == 0
     assert "6 items (6 written now)" in capsys.readouterr().out

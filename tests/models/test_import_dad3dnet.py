@@ -87,7 +87,7 @@ def test_imported_model_gives_the_reference_outputs(setup, imported, capsys):
         "reference",
         "branch",
     )
-    assert (config.flame.model, config.flame.aux) == (str(setup.flame), str(setup.aux))
+    assert (config.flame.file, config.flame.aux) == (str(setup.flame), str(setup.aux))
     assert sum(p.numel() for p in model.parameters()) == 32_945_617
     images = torch.rand(2, 3, 128, 160)  # [0, 1] RGB; the reference takes them ImageNet-normalised
     with torch.no_grad():

@@ -38,7 +38,7 @@ def test_ablation_switches_differ_from_the_final_model():
 def test_cpu_configs_build(path, tmp_path):
     model_raw, aux_raw = make_tiny_flame()
     files = [
-        f"flame.model={write_model_npz(model_raw, tmp_path / 'm.npz')}",
+        f"flame.file={write_model_npz(model_raw, tmp_path / 'm.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, tmp_path / 'aux')}",
         "model.pretrained=null",
     ]

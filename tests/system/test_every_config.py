@@ -77,7 +77,7 @@ def world(tmp_path_factory):
     v1 = ResNet(depth=50, num_classes=1000, stride_in_1x1=True).state_dict()
     torch.save(_pytorchcv_names(v1), pytorchcv / "resnet50-0633-b00d1c8e.pth")
     files = [
-        f"flame.model={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
+        f"flame.file={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, root / 'flame' / 'aux')}",
         f"data.root={data}",
     ]

@@ -21,7 +21,7 @@ def _model(tmp_path, arch: str, *extra: str):
     config = load_config(
         None,
         [
-            f"flame.model={write_model_npz(model_raw, tmp_path / 'm.npz')}",
+            f"flame.file={write_model_npz(model_raw, tmp_path / 'm.npz')}",
             f"flame.aux={write_aux_dir(aux_raw, tmp_path / 'aux')}",
             f"model.arch={arch}",
             "model.backbone=resnet18",
