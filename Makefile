@@ -1,5 +1,5 @@
 # The two commands: `make demo` and `make test`. Both create .venv at the repo root.
-# `make fuzz`: the hypothesis fuzz targets of tests/test_fuzz.py for FUZZ_SECONDS each (8 targets: ~10
+# `make fuzz`: the hypothesis fuzz targets of tests/system/test_fuzz.py for FUZZ_SECONDS each (8 targets: ~10
 # minutes), examples seeded from FUZZ_SEED; fuzz_report.json says how many examples each target saw.
 PYTHON ?= python3
 VENV := .venv
@@ -36,7 +36,7 @@ test: $(STAMP)
 
 fuzz: $(STAMP)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$(FUZZ_SEED) FUZZ_REPORT=fuzz_report.json \
-		$(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-profile=fuzz tests/test_fuzz.py
+		$(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-profile=fuzz tests/system/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

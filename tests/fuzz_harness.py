@@ -12,14 +12,14 @@ Budget, from the hypothesis settings profile (registered here, loaded by ``conft
 
 * ``ci`` (the default, ``make test``): derandomized, :data:`CI_EXAMPLES` examples per target, so that a
   run always tries the same examples and the whole file takes about ten seconds of one core.
-* ``fuzz`` (``make fuzz``: ``pytest --hypothesis-profile=fuzz tests/test_fuzz.py``): random examples for
-  ``FUZZ_SECONDS`` seconds per target (default 75: about ten minutes for the whole file), in batches
-  (their sizes replace the profile's ``max_examples``) whose seeds come from ``FUZZ_SEED`` (a failure
-  message names its batch seed).
+* ``fuzz`` (``make fuzz``: ``pytest --hypothesis-profile=fuzz tests/system/test_fuzz.py``): random
+  examples for ``FUZZ_SECONDS`` seconds per target (default 75: about ten minutes for the whole file),
+  in batches (their sizes replace the profile's ``max_examples``) whose seeds come from ``FUZZ_SEED``
+  (a failure message names its batch seed).
 
 No example database is kept (``database=None``).  A failure prints its shrunk case (the file contents)
 and a ``@reproduce_failure('VERSION', b'BLOB')`` line: ``FUZZ_REPLAY='VERSION BLOB' pytest
-tests/test_fuzz.py -k TARGET`` replays exactly that case (hypothesis then says whether it still fails).
+tests/system/test_fuzz.py -k TARGET`` replays exactly that case (hypothesis then says whether it still fails).
 The number of examples each target saw is printed in pytest's terminal summary and, with
 ``FUZZ_REPORT=FILE``, written there as JSON.
 """

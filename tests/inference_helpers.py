@@ -9,8 +9,8 @@ import matplotlib
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_flame
 from PIL import Image
+from tiny_flame import make_tiny_flame
 from train_helpers import TINY_MODEL
 
 from trans3dhead.config import config_to_dict, load_config
@@ -23,7 +23,7 @@ def make_checkpoint(root: Path, *, overrides: tuple[str, ...] = ()) -> Path:
     """A freshly initialised tiny model (64 px, resnet18, tiny FLAME) saved like ``fit`` saves it."""
     model_raw, aux_raw = make_tiny_flame()
     flame = [
-        f"flame.model={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
+        f"flame.file={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, root / 'flame' / 'aux')}",
     ]
     config = load_config(None, [*TINY_MODEL, "model.pretrained=null", *flame, *overrides])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import make_tiny_flame
-from test_dataset import write_split
+from dataset_files import write_split
+from tiny_flame import make_tiny_flame
 
 from trans3dhead.flame import FlameAssets, FlameAux, FlameModelData
 from trans3dhead.flame.files import write_aux_dir, write_model_npz
@@ -38,7 +38,7 @@ def make_training_setup(root: Path, *, train_items: int = 6, val_items: int = 2)
     write_split(data, "val", assets, items=val_items)
     return [
         *TINY_MODEL,
-        f"flame.model={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
+        f"flame.file={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, root / 'flame' / 'aux')}",
         f"data.root={data}",
     ]

@@ -125,11 +125,15 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
 
 
 def checkpoint_config(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
-    """The resolved config a loaded checkpoint holds (a CheckpointError when it has none)."""
+    """The resolved config a loaded checkpoint holds (a CheckpointError when it has none), with keys
+    renamed since it was written under their new names (``flame.model`` -> ``flame.file``; silently: the
+    stored config is not the user's writing)."""
+    from trans3dhead.config import upgrade_renamed_keys
+
     config = data.get("config")
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: the checkpoint holds no config (a mapping under 'config')")
-    return config
+    return upgrade_renamed_keys(config, f"{path} (config)", quiet=True)
 
 
 def _reason(exc: Exception) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "apply_overrides",
+    "RENAMED_KEYS",
+    "upgrade_renamed_keys",
     "save_config",
     "TRANS3DHEAD_WEIGHTS",
     "DAD3DNET_WEIGHTS",
@@ -132,7 +135,9 @@ def yaml_error_text(exc: yaml.YAMLError) -> str:
 class FlameConfig:
     """FLAME files and the regressed parameter layout."""
 
-    model: str | None = None  # FLAME model file; None: $TRANS3DHEAD_FLAME, else the embedded model
+    # FLAME model file (.npz / .pkl); None: $TRANS3DHEAD_FLAME, else the embedded model.  Was `flame.model`
+    # (see RENAMED_KEYS): "model" names the network only.
+    file: str | None = None
     aux: str | None = None  # DAD-3DHeads auxiliary folder; None: $TRANS3DHEAD_FLAME_AUX
     num_shape: int | None = None  # shape components regressed; None: all of the model's (300 for FLAME)
     num_expression: int | None = None  # expression components; None: all (100 for FLAME)
@@ -349,6 +354,8 @@ def _as_float(value: Any, where: str) -> float:
 def _section_from_dict(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {shown(data)}")
+    if cls is Config:
+        data = upgrade_renamed_keys(data, where)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names, key=str)
@@ -424,6 +431,63 @@ def _validate(config: Config, source: str) -> None:
         )
 
 
+#: Config keys renamed since configs and checkpoints were written: (section, old key) -> new key.  The old
+#: key still reads everywhere a config is read (YAML files, ``section.key=value`` overrides, the configs
+#: inside checkpoints); giving both the old and the new key is a ConfigError.
+RENAMED_KEYS: dict[tuple[str, str], str] = {("flame", "model"): "file"}
+_NOTED: set[str] = set()  # old keys already noted on stderr (one note per key and process)
+
+
+def _note_renamed(old: str, new: str) -> None:
+    if old not in _NOTED:
+        _NOTED.add(old)
+        print(f"trans3dhead: note: config key {old} is now {new} (the old name still works)", file=sys.stderr)
+
+
+def upgrade_renamed_keys(data: Any, source: str, *, quiet: bool = False) -> Any:
+    """``data`` (a nested config mapping) with every old key of :data:`RENAMED_KEYS` under its new name:
+    a note on stderr once per old key (none when ``quiet``: a checkpoint's stored config is not the user's
+    writing), a ConfigError naming both keys when both are given.  Anything but a mapping is returned as
+    it is (the section checks report it)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for (section, old), new in RENAMED_KEYS.items():
+        values = out.get(section)
+        if not isinstance(values, dict) or old not in values:
+            continue
+        if new in values:
+            raise ConfigError(
+                f"{source}: both {section}.{old} and {section}.{new} are given; {section}.{old} is the old "
+                f"name of {section}.{new}: keep only {section}.{new}"
+            )
+        out[section] = {(new if key == old else key): value for key, value in values.items()}
+        if not quiet:
+            _note_renamed(f"{section}.{old}", f"{section}.{new}")
+    return out
+
+
+def _renamed_override_keys(overrides: list[str], source: str) -> list[str]:
+    """``overrides`` with every old dotted key of :data:`RENAMED_KEYS` written with its new name."""
+    renamed = {f"{section}.{old}": f"{section}.{new}" for (section, old), new in RENAMED_KEYS.items()}
+    given = {item.partition("=")[0].strip() for item in overrides}
+    out = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        new = renamed.get(key.strip()) if sep else None
+        if new is None:
+            out.append(item)
+            continue
+        if new in given:
+            raise ConfigError(
+                f"{source}: overrides give both {key.strip()} and {new}; {key.strip()} is the old name of "
+                f"{new}: keep only {new}"
+            )
+        _note_renamed(key.strip(), new)
+        out.append(f"{new}={raw}")
+    return out
+
+
 def _has_landmark_branch(model: ModelConfig) -> bool:
     """DAD-3DNet's landmark head and Trans3DHead's landmark branch (absent with multitask=false)."""
     return model.arch == "dad3dnet" or model.multitask
@@ -445,7 +509,7 @@ def apply_overrides(
 ) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (values parsed as YAML) to a nested mapping (a copy)."""
     out = _yaml_load(yaml.safe_dump(data)) or {}
-    for item in overrides:
+    for item in _renamed_override_keys(overrides, source):
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"{source}: override {shown(item)} is not of the form section.key=value")

@@ -218,7 +218,7 @@ def _benchmark_assets(spec: ExperimentSpec):
     for arm in spec.arms:
         flame = arm_config(spec, arm, data_root=Path("data")).flame
         key = (
-            flame.model,
+            flame.file,
             flame.aux,
             flame.embedded_vertices,
             flame.embedded_shape,
@@ -228,7 +228,7 @@ def _benchmark_assets(spec: ExperimentSpec):
     if len(files) > 1:
         raise ConfigError(
             f"{spec.source}: the arms use different FLAME models ({list(files.values())}): the benchmark "
-            "is rendered with one, so every arm must use the same flame.model / flame.embedded_* settings"
+            "is rendered with one, so every arm must use the same flame.file / flame.embedded_* settings"
         )
     return build_assets(arm_config(spec, spec.arms[0], data_root=Path("data")).flame)
 

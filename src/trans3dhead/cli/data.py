@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--split", default="train", help="split to cache (default: train)")
     k.add_argument("--size", type=int, help="crop side in pixels (default: the config's model.input_size)")
     k.add_argument("--out", required=True, help="cache folder to create, or to finish after an interruption")
-    k.add_argument("--config", help="the training config: its FLAME model, model.crop and model.input_size")
+    k.add_argument(
+        "--config", help="the training config: its flame.file / flame.aux, model.crop and model.input_size"
+    )
     add_asset_args(k)
     k.add_argument("--crop", choices=CROP_STYLES, help="crop style (default: the config's)")
     k.add_argument("--workers", type=int, default=0, help="decoding processes (default: 0, in this one)")
@@ -85,7 +87,7 @@ def data_cache(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise InputError(f"--workers must be >= 0, got {args.workers}")
     if args.flame or args.aux:  # the command line's files replace the config's
-        config.flame.model, config.flame.aux = args.flame, args.aux
+        config.flame.file, config.flame.aux = args.flame, args.aux
     assets = build_assets(config.flame)
 
     def bar(items):

@@ -75,7 +75,7 @@ def score(args: argparse.Namespace) -> int:
         options=options,
         progress=lambda items: tqdm(items, desc="scoring", unit="item", disable=None),
     )
-    sources = {"gt": str(args.gt), "submission": str(args.submission), "model": assets.model.source}
+    sources = {"gt": str(args.gt), "submission": str(args.submission), "flame": assets.model.source}
     json_path, md_path = write_report(result, args.out, sources=sources, per_item=args.per_item)
     for key in result.metric_keys:
         summary = result.overall[key]

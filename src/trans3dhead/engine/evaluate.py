@@ -201,7 +201,7 @@ def evaluate_split(
         return None
     write_gt_file(out / "gt.json", entries)
     result = score_predictions(gt_items, predictions, topology=topology, options=options)
-    sources = {"data": f"{root}/{split}", "model": assets.model.source, "landmarks": landmark_source}
+    sources = {"data": f"{root}/{split}", "flame": assets.model.source, "landmarks": landmark_source}
     write_report(result, out, sources=sources)
     return result
 

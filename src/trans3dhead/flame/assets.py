@@ -351,7 +351,7 @@ class FlameAssets:
         return np.einsum("...nkd,nk->...nd", corners, self.aux.landmark_bary.astype(corners.dtype))
 
     def describe(self) -> dict[str, Any]:
-        """Sizes of everything, as plain JSON-able values (``trans3dhead model-info``)."""
+        """Sizes of everything, as plain JSON-able values (``trans3dhead flame-info``)."""
         m, a = self.model, self.aux
         return {
             "source": m.source,

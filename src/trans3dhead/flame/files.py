@@ -153,7 +153,7 @@ def flame_paths(
     """Which FLAME to load: ``(model file, auxiliary directory)``, or None for the embedded model.
 
     The one place that decides (:func:`load_assets`, and ``trans3dhead.models.build.build_assets`` for a
-    config's ``flame.model`` / ``flame.aux``).  Paths default to ``$TRANS3DHEAD_FLAME`` /
+    config's ``flame.file`` / ``flame.aux``).  Paths default to ``$TRANS3DHEAD_FLAME`` /
     ``$TRANS3DHEAD_FLAME_AUX``; no model path at all means the embedded model; one path without the
     other is an :class:`AssetError`.
     """

@@ -53,7 +53,7 @@ def _summary_dict(summary: MetricSummary) -> dict[str, Any]:
 def report_dict(
     result: BenchmarkResult, *, sources: Mapping[str, str] | None = None, per_item: bool = False
 ) -> dict[str, Any]:
-    """The ``metrics.json`` content.  ``sources`` names the inputs (GT file, submission, model...)."""
+    """The ``metrics.json`` content.  ``sources`` names the inputs (GT file, submission, FLAME file...)."""
     problems = result.problems
     report: dict[str, Any] = {
         "benchmark": "DAD-3DHeads",

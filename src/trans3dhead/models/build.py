@@ -50,7 +50,7 @@ def _from_config(section: str) -> Iterator[None]:
 def build_assets(config: FlameConfig) -> FlameAssets:
     """The FLAME model named by the config (or ``$TRANS3DHEAD_FLAME``), else the embedded model with the
     config's ``flame.embedded_*`` settings; :func:`~trans3dhead.flame.files.flame_paths` decides."""
-    paths = flame_paths(config.model, config.aux)
+    paths = flame_paths(config.file, config.aux)
     if paths is None:
         with _from_config("flame.embedded_*"):
             return embedded_assets(
@@ -149,7 +149,7 @@ def model_from_checkpoint(
     data = load_checkpoint(path, map_location=device)
     config = config_from_dict(checkpoint_config(data, path), source=f"{path} (config)")
     if flame is not None or aux is not None:
-        config.flame.model, config.flame.aux = flame, aux
+        config.flame.file, config.flame.aux = flame, aux
     assets = build_assets(config.flame)
     model = build_model(without_pretrained(config), assets)  # the checkpoint holds the weights
     try:

@@ -287,7 +287,7 @@ def imported_config(*, flame: str | Path | None = None, aux: str | Path | None =
             "landmarks": "branch",
         },
         "flame": {
-            "model": absolute(flame),
+            "file": absolute(flame),
             "aux": absolute(aux),
             "num_shape": 300,
             "num_expression": 100,
@@ -365,6 +365,6 @@ def import_dad3dnet(
         tensors=len(mapped),
         parameters=sum(p.numel() for p in model.parameters()),
         defaulted=[k for k in expected if k not in mapped and not k.startswith(PROJECT_ONLY_PREFIXES)],
-        flame=config.flame.model,
+        flame=config.flame.file,
         aux=config.flame.aux,
     )

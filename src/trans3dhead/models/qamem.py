@@ -18,7 +18,7 @@ exactly attention over the per-query memories ``M_{h,i} = (M W_v^h + b_v^h) W_o^
 keys -- Eq. 2 for every head -- and it is the placement Eq. 3 describes: the transform is the last step
 producing the extracted query, and it costs one d x d product per query and layer whatever the number
 of heads.  (Applying ``T_i`` to the raw memory before the value projection, the other literal reading of
-Eq. 2, would need it once per head.)  ``tests/test_qamem.py`` checks the equivalence numerically.
+Eq. 2, would need it once per head.)  ``tests/models/test_qamem.py`` checks the equivalence numerically.
 The parameter count, Q (d^2 + d), matches the paper's remark that QAMem on the 413-query 3DMM branch
 needs about six times the parameters of the 68-query landmark branch (413 / 68 = 6.07).
 

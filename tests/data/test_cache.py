@@ -187,7 +187,7 @@ def test_writer_refuses_bad_input_with_clear_errors(setup, tmp_path):
 
 
 def test_bad_item_stops_the_writer_or_is_left_out(tmp_path, tiny_assets):
-    from test_dataset import write_split
+    from dataset_files import write_split
 
     write_split(tmp_path / "data", "train", tiny_assets, items=3)
     (tmp_path / "data" / "train" / "images" / "train_001.png").write_bytes(b"not a png")
@@ -212,7 +212,7 @@ def test_bad_item_stops_the_writer_or_is_left_out(tmp_path, tiny_assets):
 def test_cli_data_cache(setup, tmp_path, capsys):
     _, overrides, config, *_ = setup
     values = dict(o.split("=", 1) for o in overrides if o.startswith("flame."))
-    args = [config.data.root, "--flame", values["flame.model"], "--aux", values["flame.aux"]]
+    args = [config.data.root, "--flame", values["flame.file"], "--aux", values["flame.aux"]]
     out = str(tmp_path / "cli")
     assert main(["data", "cache", *args, "--split", "train", "--size", "64", "--out", out]) == 0
     assert "6 items (6 written now)" in capsys.readouterr().out

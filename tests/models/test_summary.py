@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import make_tiny_flame
+from tiny_flame import make_tiny_flame
 
 from trans3dhead.cli import main
 from trans3dhead.config import load_config
@@ -18,7 +18,7 @@ from trans3dhead.models.summary import summarize
 def tiny_files(tmp_path):
     model, aux = make_tiny_flame()
     return [
-        f"flame.model={write_model_npz(model, tmp_path / 'm.npz')}",
+        f"flame.file={write_model_npz(model, tmp_path / 'm.npz')}",
         f"flame.aux={write_aux_dir(aux, tmp_path / 'aux')}",
     ]
 

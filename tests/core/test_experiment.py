@@ -11,7 +11,7 @@ from trans3dhead.cli import main
 from trans3dhead.config import ConfigError
 from trans3dhead.experiment import load_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SPEC = """
 name: tiny
 data: {{train: 8, val: 3, test: 4, image_size: 64, seed: 0, workers: 1}}

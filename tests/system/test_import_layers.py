@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 MAX_FUNCTION_LINES = 80
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "trans3dhead"
 
 

@@ -27,10 +27,10 @@ def test_yaml_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  arch: dad3dnet\n  backbone: resnet18\nloss:\n  weights: {landmarks: 100}\n")
     cfg = load_config(
-        path, ["model.input_size=128", "train.lr=3e-4", "flame.model=null", "loss.deep_supervision=false"]
+        path, ["model.input_size=128", "train.lr=3e-4", "flame.file=null", "loss.deep_supervision=false"]
     )
     assert cfg.model.arch == "dad3dnet" and cfg.model.backbone == "resnet18" and cfg.model.input_size == 128
-    assert cfg.train.lr == 3e-4 and cfg.flame.model is None and cfg.loss.deep_supervision is False
+    assert cfg.train.lr == 3e-4 and cfg.flame.file is None and cfg.loss.deep_supervision is False
     assert cfg.loss.weights == {"landmarks": 100.0}
 
 
@@ -79,3 +79,67 @@ def test_bad_files_and_overrides(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="not of the form section.key=value"):
         load_config(None, ["model.arch"])
+
+
+# --- flame.model is now flame.file (issue 15 item 7): the old key reads everywhere a config is read
+
+
+@pytest.fixture
+def fresh_notes(monkeypatch):
+    """The rename note is printed once per process: forget the ones already printed."""
+    from trans3dhead import config
+
+    monkeypatch.setattr(config, "_NOTED", set())
+
+
+RENAME_NOTE = "config key flame.model is now flame.file (the old name still works)"
+
+
+def test_old_flame_model_key_in_a_yaml_file(tmp_path, capsys, fresh_notes):
+    path = tmp_path / "c.yaml"
+    path.write_text("flame:\n  model: /m/generic_model.pkl\n  aux: /m/aux\n")
+    for overrides in (None, ["train.lr=3e-4"]):
+        cfg = load_config(path, overrides)
+        assert (cfg.flame.file, cfg.flame.aux) == ("/m/generic_model.pkl", "/m/aux")
+    assert capsys.readouterr().err.count(RENAME_NOTE) == 1  # one note, however often it is read
+    assert "model" not in config_to_dict(cfg)["flame"]
+
+
+def test_old_flame_model_key_in_overrides_and_dicts(tmp_path, capsys, fresh_notes):
+    assert load_config(None, ["flame.model=/m/a.npz"]).flame.file == "/m/a.npz"
+    assert RENAME_NOTE in capsys.readouterr().err
+    path = tmp_path / "c.yaml"
+    path.write_text("flame:\n  file: /m/yaml.npz\n")
+    assert load_config(path, ["flame.model=/m/override.npz"]).flame.file == "/m/override.npz"
+    assert config_from_dict({"flame": {"model": "/m/b.npz"}}).flame.file == "/m/b.npz"
+
+
+def test_old_and_new_flame_key_together_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"both flame\.model and flame\.file"):
+        config_from_dict({"flame": {"model": "/m/a.npz", "file": "/m/b.npz"}})
+    path = tmp_path / "c.yaml"
+    path.write_text("flame:\n  model: /m/a.npz\n  file: /m/b.npz\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: both flame\.model and flame\.file"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"both flame\.model and flame\.file"):
+        load_config(None, ["flame.model=/m/a.npz", "flame.file=/m/b.npz"])
+
+
+def test_checkpoints_written_with_the_old_key_still_load(tmp_path, capsys, fresh_notes):
+    """The shipped demo checkpoint and any checkpoint whose stored config says flame.model: read as
+    flame.file, silently (the stored config is not the user's writing)."""
+    from importlib.resources import files
+
+    from trans3dhead.checkpoint import checkpoint_config, load_checkpoint, save_checkpoint
+
+    shipped = files("trans3dhead") / "pretrained" / "demo_mnv2_128.pt"
+    stored = checkpoint_config(load_checkpoint(shipped), shipped)
+    assert "file" in stored["flame"] and "model" not in stored["flame"]  # shipped with flame.model: null
+    assert config_from_dict(stored).flame.file is None
+    old = config_to_dict(Config())
+    old["flame"] = {("model" if k == "file" else k): v for k, v in old["flame"].items()}
+    old["flame"]["model"] = "/m/generic_model.pkl"
+    path = save_checkpoint(tmp_path / "old.pt", {"model": {}, "config": old})
+    cfg = config_from_dict(checkpoint_config(load_checkpoint(path), path), source=str(path))
+    assert cfg.flame.file == "/m/generic_model.pkl"
+    assert "flame.model" not in capsys.readouterr().err

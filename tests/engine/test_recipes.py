@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import make_tiny_flame
+from tiny_flame import make_tiny_flame
 from train_helpers import make_training_setup
 
 from trans3dhead.config import ConfigError, ModelConfig, load_config
@@ -100,7 +100,7 @@ def test_early_stopping_and_selection(tmp_path):
 def _tiny_files(tmp_path):
     model_raw, aux_raw = make_tiny_flame()
     return [
-        f"flame.model={write_model_npz(model_raw, tmp_path / 'm.npz')}",
+        f"flame.file={write_model_npz(model_raw, tmp_path / 'm.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, tmp_path / 'aux')}",
         "model.backbone=resnet18",
         "model.input_size=64",

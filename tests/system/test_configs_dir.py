@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_tiny_flame
+from tiny_flame import make_tiny_flame
 
 from trans3dhead.config import load_config
 from trans3dhead.flame.files import write_aux_dir, write_model_npz
 from trans3dhead.models.build import build_assets, build_model
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[2] / "configs").rglob("*.yaml"))
 
 
 def test_configs_exist():
@@ -26,7 +26,7 @@ def test_config_loads(path):
 
 
 def test_ablation_switches_differ_from_the_final_model():
-    final = load_config(Path(__file__).parents[1] / "configs" / "trans3dhead_r50.yaml")
+    final = load_config(Path(__file__).parents[2] / "configs" / "trans3dhead_r50.yaml")
     base = load_config(next(p for p in CONFIGS if p.stem == "table3_baseline"))
     assert (final.model.qamem, final.model.marr, final.loss.weights["euler"]) == ("landmarks", "fixed", 0.05)
     assert (base.model.qamem, base.model.marr, base.loss.weights["euler"]) == ("off", "off", 0.0)
@@ -38,7 +38,7 @@ def test_ablation_switches_differ_from_the_final_model():
 def test_cpu_configs_build(path, tmp_path):
     model_raw, aux_raw = make_tiny_flame()
     files = [
-        f"flame.model={write_model_npz(model_raw, tmp_path / 'm.npz')}",
+        f"flame.file={write_model_npz(model_raw, tmp_path / 'm.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, tmp_path / 'aux')}",
         "model.pretrained=null",
         # the tiny model has 6 shape and 4 expression components (the lite config regresses 50 and 25)

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import make_tiny_flame
-from test_dataset import write_split
+from dataset_files import write_split
+from tiny_flame import make_tiny_flame
 from train_helpers import TINY_SIZES
 
 from trans3dhead.config import load_config
@@ -28,7 +28,7 @@ from trans3dhead.flame.files import write_aux_dir, write_model_npz
 from trans3dhead.models.backbone import PretrainedWeightsError
 from trans3dhead.models.resnet import ResNet
 
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").rglob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[2] / "configs").rglob("*.yaml"))
 SMALL = [
     *TINY_SIZES,
     "train.epochs=2",
@@ -77,7 +77,7 @@ def world(tmp_path_factory):
     v1 = ResNet(depth=50, num_classes=1000, stride_in_1x1=True).state_dict()
     torch.save(_pytorchcv_names(v1), pytorchcv / "resnet50-0633-b00d1c8e.pth")
     files = [
-        f"flame.model={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
+        f"flame.file={write_model_npz(model_raw, root / 'flame' / 'model.npz')}",
         f"flame.aux={write_aux_dir(aux_raw, root / 'flame' / 'aux')}",
         f"data.root={data}",
     ]
@@ -127,7 +127,7 @@ def test_paper_configs_refuse_to_start_without_imagenet_weights(world, tmp_path,
     _, files = world
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch"))
     monkeypatch.setenv("HOME", str(tmp_path / "empty_home"))
-    paper = Path(__file__).parents[1] / "configs" / "trans3dhead_r50.yaml"
+    paper = Path(__file__).parents[2] / "configs" / "trans3dhead_r50.yaml"
     with pytest.raises(PretrainedWeightsError, match=r"resnet50-0676ba61\.pth.*model\.pretrained=none"):
         fit(load_config(paper, [*files, *SMALL]), tmp_path / "run")
     assert not (tmp_path / "run" / "last.pt").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_tiny_flame
+from tiny_flame import make_tiny_flame
 from torch import nn
 
 from trans3dhead.flame import FlameAssets, FlameAux, FlameLayer, FlameModelData, ParamLayout

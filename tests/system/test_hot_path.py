@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_tiny_flame
+from tiny_flame import make_tiny_flame
 from train_helpers import make_training_setup
 
 from trans3dhead.config import load_config
@@ -21,7 +21,7 @@ def _model(tmp_path, arch: str, *extra: str):
     config = load_config(
         None,
         [
-            f"flame.model={write_model_npz(model_raw, tmp_path / 'm.npz')}",
+            f"flame.file={write_model_npz(model_raw, tmp_path / 'm.npz')}",
             f"flame.aux={write_aux_dir(aux_raw, tmp_path / 'aux')}",
             f"model.arch={arch}",
             "model.backbone=resnet18",

@@ -7,19 +7,11 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from dataset_files import write_aflw_item
 
 from trans3dhead.data.aflw2000 import AFLW2000Dataset, pose_para_to_matrix
 from trans3dhead.data.io import DataError
 from trans3dhead.geometry.rotation import matrix_to_euler
-
-
-def write_item(root, name, pitch, yaw, roll, *, landmarks=None):
-    cv2.imwrite(str(root / f"{name}.jpg"), np.full((100, 120, 3), 128, np.uint8))
-    if landmarks is None:
-        rng = np.random.default_rng(0)
-        landmarks = np.stack([rng.uniform(40, 80, 68), rng.uniform(30, 70, 68), rng.uniform(0, 10, 68)])
-    pose = np.array([[np.radians(pitch), np.radians(yaw), np.radians(roll), 0, 0, 0, 1e-3]])
-    scipy.io.savemat(root / f"{name}.mat", {"Pose_Para": pose, "pt3d_68": landmarks})
 
 
 def euler_of(pitch, yaw, roll):
@@ -60,8 +52,8 @@ def test_conversion_keeps_image_geometry():
 
 
 def test_dataset_reads_filters_and_crops(tmp_path):
-    write_item(tmp_path, "image00002", 0, 20, 0)
-    write_item(tmp_path, "image00004", 0, 120, 0)  # |yaw| > 99: dropped by the protocol
+    write_aflw_item(tmp_path, "image00002", 0, 20, 0)
+    write_aflw_item(tmp_path, "image00004", 0, 120, 0)  # |yaw| > 99: dropped by the protocol
     ds = AFLW2000Dataset(root=tmp_path, input_size=64)
     assert len(ds) == 1 and ds.num_filtered == 1
     sample = ds[0]

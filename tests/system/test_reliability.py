@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dataset_files import write_split
 from gt_samples import perturbed_prediction, synthetic_gt_item
 from inference_helpers import grace_hopper_path, make_checkpoint, write_image
-from test_dataset import write_split
 from train_helpers import make_training_setup
 
 from trans3dhead.atomic import atomic_write
@@ -97,7 +97,7 @@ def test_decompression_bomb_is_an_error_of_that_image_only(checkpoint, tmp_path,
         ["train", "--out", "{out}"],
         ["predict", "--checkpoint", "{ckpt}", "{ckpt}", "--out", "{out}"],
         ["export", "--checkpoint", "{ckpt}", "--out", "{out}/model.onnx"],
-        ["model-export", "{out}"],
+        ["flame-export", "{out}"],
         ["make-gt", "--data", "data", "--out", "{out}/gt.json"],
         ["demo", "--out", "{out}"],
         ["synth", "{out}", "--train", "1"],
@@ -129,7 +129,7 @@ def test_truncated_or_empty_flame_npz(content, tmp_path, tiny_raw, capsys):
     aux = write_aux_dir(aux_raw, tmp_path / "aux")
     bad = tmp_path / "model.npz"
     bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2] if content == "half" else content)
-    assert main(["model-info", "--flame", str(bad), "--aux", str(aux)]) == 2
+    assert main(["flame-info", "--flame", str(bad), "--aux", str(aux)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{bad}: not a readable .npz model file" in err
 
@@ -392,9 +392,9 @@ def test_a_bug_exits_1_with_a_traceback(tmp_path):
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "ValueError: a bug" in proc.stderr
 
 
-def test_model_export_sizes_out_of_range(tmp_path, capsys):
+def test_flame_export_sizes_out_of_range(tmp_path, capsys):
     out = tmp_path / "model"
-    assert main(["model-export", str(out), "--vertices", "50"]) == 2
+    assert main(["flame-export", str(out), "--vertices", "50"]) == 2
     assert "num_vertices_target must be in [1500, 50000], got 50" in capsys.readouterr().err
     assert not out.exists()
 
@@ -450,7 +450,7 @@ def test_annotation_values_beyond_float32_are_an_error(tmp_path, tiny_assets):
         read_annotation(path)
 
 
-# --- found by the hypothesis fuzzing of tests/test_fuzz.py
+# --- found by the hypothesis fuzzing of tests/system/test_fuzz.py
 
 
 @pytest.mark.parametrize(

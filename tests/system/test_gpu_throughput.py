@@ -1,7 +1,7 @@
 """benchmarks/gpu_throughput.py and benchmarks/loader_speed.py run end to end on the CPU at tiny sizes
 (both sections, both models, every training data source): the GPU run is then a matter of sizes.  The
 compiled modes are left out here (tracing the two models takes half a minute on this CPU); that the
-models' forward traces whole under torch.compile is tests/test_hot_path.py's test."""
+models' forward traces whole under torch.compile is tests/system/test_hot_path.py's test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _script(name: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from test_dataset import write_split
+from dataset_files import write_split
 
 from trans3dhead.cli import main
 from trans3dhead.data.check import check_split

@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import make_tiny_flame
 from dad3dnet_reference import (
     OUTPUT_2D_LANDMARKS,
     OUTPUT_3DMM_PARAMS,
@@ -23,7 +22,8 @@ from dad3dnet_reference import (
     ReferenceDAD3DNet,
     randomize,
 )
-from test_dataset import write_split
+from dataset_files import write_split
+from tiny_flame import make_tiny_flame
 from torch import nn
 
 from trans3dhead.cli import main
@@ -87,7 +87,7 @@ def test_imported_model_gives_the_reference_outputs(setup, imported, capsys):
         "reference",
         "branch",
     )
-    assert (config.flame.model, config.flame.aux) == (str(setup.flame), str(setup.aux))
+    assert (config.flame.file, config.flame.aux) == (str(setup.flame), str(setup.aux))
     assert sum(p.numel() for p in model.parameters()) == 32_945_617
     images = torch.rand(2, 3, 128, 160)  # [0, 1] RGB; the reference takes them ImageNet-normalised
     with torch.no_grad():

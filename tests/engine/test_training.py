@@ -19,7 +19,7 @@ from trans3dhead.engine.fit import fit
 from trans3dhead.engine.loop import NonFiniteLossError, build_optimizer, train_one_epoch
 from trans3dhead.types import LossOutput
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import make_tiny_flame
+from dataset_files import write_split
 from fuzz_harness import (
     REPORTED,
     chance,
@@ -34,7 +34,7 @@ from fuzz_harness import (
 )
 from gt_samples import perturbed_prediction, synthetic_gt_item
 from hypothesis import strategies as st
-from test_dataset import write_split
+from tiny_flame import make_tiny_flame
 from train_helpers import TINY_MODEL
 
 from trans3dhead.cli import main
@@ -54,7 +54,7 @@ from trans3dhead.metrics.nme import bbox_normaliser
 from trans3dhead.metrics.submission import read_submission
 from trans3dhead.metrics.topology import BenchmarkTopology
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_aflw2000 import write_item
+from dataset_files import write_aflw_item
 from train_helpers import make_training_setup
 
 from trans3dhead.cli import main
@@ -122,9 +122,9 @@ def test_eval_aflw2000(trained, tmp_path):
     _, checkpoint, _ = trained
     folder = tmp_path / "aflw"
     folder.mkdir()
-    write_item(folder, "image00002", 0, 20, 0)
-    write_item(folder, "image00006", 10, -30, 5)
-    write_item(folder, "image00008", 0, 150, 0)  # dropped by the [-99, 99] protocol
+    write_aflw_item(folder, "image00002", 0, 20, 0)
+    write_aflw_item(folder, "image00006", 10, -30, 5)
+    write_aflw_item(folder, "image00008", 0, 150, 0)  # dropped by the [-99, 99] protocol
     out = tmp_path / "out"
     assert (
         main(
