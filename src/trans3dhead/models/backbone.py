@@ -62,7 +62,8 @@ class LoadReport:
         return not (self.missing or self.unexpected or self.mismatched)
 
     def describe(self, limit: int = 5) -> str:
-        parts = [f"{len(self.loaded)} tensors loaded, {len(self.ignored)} classifier tensors ignored"]
+        ignored = f"{len(self.ignored)} classifier (or unbuilt stage) tensors ignored"
+        parts = [f"{len(self.loaded)} tensors loaded, {ignored}"]
         for label, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
             if keys:
                 more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
@@ -97,7 +98,8 @@ class Backbone(nn.Module):
     Args:
         strides: which strides :meth:`forward` returns, a non-empty subset of ``stage_channels``.
         stage_channels: channels of every stage's output, keyed by stride, in stage order.
-        classifier_prefixes: state-dict prefixes of an ImageNet classifier (ignored when absent).
+        classifier_prefixes: state-dict prefixes of an ImageNet classifier, or of stages this backbone
+            does not build (ignored when absent).
     """
 
     #: False for backbones that can only return features, not run one stage at a time.
@@ -115,6 +117,12 @@ class Backbone(nn.Module):
         self.strides: tuple[int, ...] = _check_strides(strides, tuple(self.stage_channels))
         self.channels: dict[int, int] = {s: self.stage_channels[s] for s in self.strides}
         self.classifier_prefixes = classifier_prefixes
+
+    @property
+    def built_strides(self) -> tuple[int, ...]:
+        """The stages this backbone has weights for and can run (all of ``stage_channels`` unless a
+        subclass builds fewer)."""
+        return tuple(self.stage_channels)
 
     def forward_stage(self, stride: int, features: Tensor) -> Tensor:
         """Run the stage ending at ``stride`` on the previous stage's output (the images for the first):

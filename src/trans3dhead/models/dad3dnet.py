@@ -80,7 +80,8 @@ class DAD3DNet(nn.Module):
 
     Args:
         backbone: a :class:`Backbone` with stages at strides 4, 8, 16, 32 that can run them one at a time
-            (ResNet, MobileNetV2); its ``strides`` setting is not used, the stages are run here.
+            (ResNet, MobileNetV2), built with all four (``strides=(4, 8, 16, 32)``; a MobileNetV2 built for
+            smaller strides leaves out its last stage); the stages are run here.
         flame: the FLAME layer; its ``layout`` sets the parameter count (shape head = every value before
             the rotation, pose head = rotation + translation + scale).
         num_landmarks: N, landmarks and heatmap channels (68).
@@ -185,7 +186,8 @@ def _check_backbone(backbone: Backbone) -> None:
             f"DAD-3DNet runs its backbone stage by stage; {type(backbone).__name__} cannot "
             "(use resnet18/34/50 or mobilenet_v2)"
         )
-    if tuple(backbone.stage_channels) != _STAGES:
+    if tuple(backbone.stage_channels) != _STAGES or tuple(backbone.built_strides) != _STAGES:
         raise ValueError(
-            f"DAD-3DNet needs backbone stages at strides {_STAGES}, got {tuple(backbone.stage_channels)}"
+            f"DAD-3DNet needs backbone stages at strides {_STAGES}, got {tuple(backbone.built_strides)} "
+            "(build the backbone with strides=(4, 8, 16, 32))"
         )

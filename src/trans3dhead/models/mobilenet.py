@@ -43,6 +43,7 @@ _SETTINGS = (
 )
 #: stride -> (first, last + 1) index into ``features``
 _STAGES = {4: (0, 4), 8: (4, 7), 16: (7, 14), 32: (14, 19)}
+_NUM_FEATURES = 19
 _LAST_CHANNELS = 1280
 
 
@@ -79,6 +80,9 @@ class InvertedResidual(nn.Module):
 class MobileNetV2(Backbone):
     """MobileNetV2 (width 1.0) backbone with stages at strides 4, 8, 16, 32.
 
+    Without a classifier only the stages up to the largest of ``strides`` are built (a stride-16 memory
+    leaves out the 1.7M parameters of the stride-32 stage); loading ImageNet weights then ignores theirs.
+
     Args:
         strides: strides returned by ``forward`` (see :class:`Backbone`).
         num_classes: build the classifier (dropout 0.2 + ``classifier.1``) for :meth:`classify`.
@@ -86,7 +90,10 @@ class MobileNetV2(Backbone):
 
     def __init__(self, *, strides: Sequence[int] = (32,), num_classes: int | None = None) -> None:
         channels = {4: 24, 8: 32, 16: 96, 32: _LAST_CHANNELS}
-        super().__init__(strides=strides, stage_channels=channels, classifier_prefixes=("classifier.",))
+        built = _STAGES[max(strides)][1] if num_classes is None and strides else _NUM_FEATURES
+        unbuilt = tuple(f"features.{i}." for i in range(built, _NUM_FEATURES))
+        prefixes = ("classifier.", *unbuilt)
+        super().__init__(strides=strides, stage_channels=channels, classifier_prefixes=prefixes)
         layers: list[nn.Module] = [_conv_bn_relu6(3, 32, kernel=3, stride=2)]
         c_in = 32
         for expansion, c_out, repeats, first_stride in _SETTINGS:
@@ -97,7 +104,7 @@ class MobileNetV2(Backbone):
                 )
                 c_in = c_out
         layers.append(_conv_bn_relu6(c_in, _LAST_CHANNELS))
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers[:built])
         self.classifier = None
         if num_classes is not None:
             self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(_LAST_CHANNELS, num_classes))
@@ -115,10 +122,19 @@ class MobileNetV2(Backbone):
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
 
+    @property
+    def built_strides(self) -> tuple[int, ...]:
+        return tuple(s for s, (_, last) in _STAGES.items() if last <= len(self.features))
+
     def forward_stage(self, stride: int, features: Tensor) -> Tensor:
         """Stage ending at ``stride``: runs ``features[first:last]`` (see the module docstring)."""
         if stride not in _STAGES:
             raise ValueError(f"MobileNetV2 has stages at strides {tuple(_STAGES)}, got {stride}")
+        if stride not in self.built_strides:
+            raise ValueError(
+                f"this MobileNetV2 was built for strides {self.built_strides} (strides={self.strides}); "
+                f"build it with stride {stride} among its strides to run that stage"
+            )
         first, last = _STAGES[stride]
         for index in range(first, last):
             features = self.features[index](features)
