@@ -7,9 +7,10 @@
 Batch 1, float32, random weights (the speed does not depend on them), the embedded FLAME model.  For each
 Trans3DHead config, side by side in one run:
 
-* ``ort full``: ONNX Runtime on the graph ``trans3dhead export`` writes (crop -> 413 parameters, the 68
-  branch landmarks and the FLAME layer: the full mesh, its projection and the FLAME landmarks);
-* ``ort network``: the same network without the FLAME layer (crop -> 413 parameters + 68 landmarks), the
+* ``ort full``: ONNX Runtime on the graph ``trans3dhead export --batch 1`` writes (crop -> the FLAME
+  parameters, the 68 branch landmarks and the FLAME layer: the full mesh, its projection and the FLAME
+  landmarks), its batch fixed at 1; ``ort full, dynamic batch``: the same from ``trans3dhead export``;
+* ``ort network``: the same network without the FLAME layer (crop -> parameters + 68 landmarks), the
   counterpart of 3DDFA_V2's 62 outputs, whose dense mesh is decoded outside its network;
 * ``ort FLAME``: the FLAME layer alone (413 parameters -> mesh, projection, landmarks);
 * ``eager``: PyTorch's full forward pass under ``torch.inference_mode``.
@@ -164,13 +165,15 @@ def _subjects(configs: list[str], folder: Path) -> tuple[list[Subject], dict[str
             f"K = {model.flame.num_params}"
         )
         crop = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+        fixed = export_onnx(model, folder / f"{name}_batch1.onnx", batch=1)  # `export --batch 1`
         full = export_onnx(model, folder / f"{name}.onnx")
         network = _export(_Network(model), crop, folder / f"{name}_network.onnx")
         with torch.no_grad():
             predicted = model(crop).params
         flame = _export(_Flame(model.flame), predicted, folder / f"{name}_flame.onnx")
         subjects += [
-            Subject(name, "ort full", params, _ort(full, crop.numpy())),
+            Subject(name, "ort full", params, _ort(fixed, crop.numpy())),
+            Subject(name, "ort full, dynamic batch", params, _ort(full, crop.numpy())),
             Subject(name, "ort network", params, _ort(network, crop.numpy())),
             Subject(name, "ort FLAME", 0, _ort(flame, predicted.numpy())),
             Subject(name, "eager full", params, _eager(model, crop)),

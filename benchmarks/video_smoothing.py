@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--beta", type=float, nargs="+", default=[7.0, 10.0, 15.0])
     parser.add_argument("--d-cutoff", type=float, nargs="+", default=[1.0])
     parser.add_argument("--order", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--lead", type=float, nargs="+", default=[0.0])
     parser.add_argument(
         "--quantities",
         nargs="+",
@@ -114,9 +115,10 @@ def main() -> None:
         runs.append((record(aligner, sequence, tracking), sequence))
     raw = mean_scores(runs, SmoothingOptions(enabled=False))
     rows = [("default", SmoothingOptions())]
-    for mc, beta, dc, order in itertools.product(args.min_cutoff, args.beta, args.d_cutoff, args.order):
-        params = OneEuroParams(min_cutoff=mc, beta=beta, d_cutoff=dc, order=order)
-        label = f"min_cutoff {mc:g}, beta {beta:g}, d_cutoff {dc:g}, order {order}"
+    grid = itertools.product(args.min_cutoff, args.beta, args.d_cutoff, args.order, args.lead)
+    for mc, beta, dc, order, lead in grid:
+        params = OneEuroParams(min_cutoff=mc, beta=beta, d_cutoff=dc, order=order, lead=lead)
+        label = f"min_cutoff {mc:g}, beta {beta:g}, d_cutoff {dc:g}, order {order}, lead {lead:g}"
         rows.append((label, SmoothingOptions(**{q: params for q in args.quantities})))
     print(f"{len(runs)} sequences; raw: " + ", ".join(f"{k} {raw[k]:.4g}" for k in KEYS))
     print(f"\nfilters set: {', '.join(args.quantities)}\n")

@@ -84,6 +84,23 @@ def test_cascade_keeps_the_low_frequency_delay_and_removes_more_jitter():
     assert acceleration(two) < 0.8 * acceleration(one)
 
 
+def test_lead_removes_the_delay_on_a_steady_ramp_and_stays_causal():
+    ramp = np.arange(200.0)[:, None] * 0.4  # 10 units per second
+    for order in (1, 2):
+        plain = run(OneEuroFilter(OneEuroParams(min_cutoff=1.0, order=order)), ramp)
+        lead = OneEuroFilter(OneEuroParams(min_cutoff=1.0, order=order, lead=1.0))
+        led = run(lead, ramp)
+        assert (ramp - plain)[-1, 0] > 1.0  # the low-pass follows a ramp late...
+        assert abs((ramp - led)[-1, 0]) < 0.02 * (ramp - plain)[-1, 0]  # ...the lead removes that delay
+        np.testing.assert_array_equal(lead.value, led[-1])
+    rng = np.random.default_rng(3)
+    samples = rng.normal(size=(40, 3))
+    changed = np.concatenate([samples[:25], samples[25:] + 5.0])
+    params = OneEuroParams(min_cutoff=1.5, beta=0.5, order=2, lead=0.7)
+    a, b = run(OneEuroFilter(params), samples), run(OneEuroFilter(params), changed)
+    np.testing.assert_array_equal(a[:25], b[:25])
+
+
 def test_speed_scale_and_vector_speed():
     ramp = np.stack([np.arange(50.0), np.zeros(50)], axis=1)[:, None, :]  # one point moving along x
     params = OneEuroParams(min_cutoff=1.0, beta=1.0)
@@ -100,6 +117,7 @@ def test_speed_scale_and_vector_speed():
         ({"d_cutoff": float("inf")}, "d_cutoff must be a positive number"),
         ({"beta": -1.0}, "beta must be a finite number >= 0"),
         ({"order": 0}, "order must be an integer in [1, 4]"),
+        ({"lead": 1.5}, "lead must be a number in [0, 1]"),
     ],
 )
 def test_bad_parameters(kwargs, message):
@@ -225,4 +243,5 @@ def test_smoothing_options_validate_and_serialise():
     with pytest.raises(InputError, match="rotation must be OneEuroParams"):
         SmoothingOptions(rotation={"min_cutoff": 1.0})
     d = SmoothingOptions().to_dict()
-    assert d["enabled"] is True and set(d["landmarks"]) == {"min_cutoff", "beta", "d_cutoff", "order"}
+    assert d["enabled"] is True
+    assert set(d["landmarks"]) == {"min_cutoff", "beta", "d_cutoff", "order", "lead"}

@@ -152,6 +152,8 @@ def test_cli_eval_video(setup, tmp_path, capsys):
         (["--smooth", "pose=1,2"], "expected QUANTITY=MIN_CUTOFF,BETA"),
         (["--min-cutoff", "0"], "min_cutoff must be a positive number"),
         (["--filter-order", "9"], r"order must be an integer in \[1, 4\]"),
+        (["--lead", "2"], r"lead must be a number in \[0, 1\]"),
+        (["--smooth", "landmarks=1,8,1,2,-1"], r"lead must be a number in \[0, 1\]"),
         (["--detect-every", "0"], "detect_every must be an integer >= 1"),
         (["--sequence", "nope"], "not a synthetic video sequence"),
     ],
@@ -195,3 +197,15 @@ def test_report_markdown_handles_missing_values():
     }
     text = video_report_markdown(report)
     assert "| all | raw | n/a |" in text and "jitter xn/a" in text
+
+
+def test_lead_flags_reach_the_filters():
+    import argparse
+
+    from trans3dhead.cli._common import add_video_args, video_options
+
+    parser = argparse.ArgumentParser()
+    add_video_args(parser)
+    _, smoothing = video_options(parser.parse_args(["--lead", "0.5", "--smooth", "rotation=2,12,1,2,0.25"]))
+    assert smoothing.landmarks.lead == 0.5 and smoothing.translation.lead == 0.5
+    assert (smoothing.rotation.min_cutoff, smoothing.rotation.beta, smoothing.rotation.lead) == (2, 12, 0.25)

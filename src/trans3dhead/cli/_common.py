@@ -19,16 +19,16 @@ _QUANTITIES = ("rotation", "translation", "scale", "landmarks")
 
 
 def _filter_spec(text: str) -> tuple[str, tuple[float, ...]]:
-    """``QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,ORDER]]``."""
+    """``QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,ORDER[,LEAD]]]``."""
     name, _, values = text.partition("=")
     try:
         numbers = tuple(float(v) for v in values.split(","))
     except ValueError:
         numbers = ()
-    if name not in _QUANTITIES or not 2 <= len(numbers) <= 4:
+    if name not in _QUANTITIES or not 2 <= len(numbers) <= 5:
         raise argparse.ArgumentTypeError(
-            f"expected QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,ORDER]] with QUANTITY one of {_QUANTITIES}, "
-            f"got {text!r}"
+            "expected QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,ORDER[,LEAD]]] with QUANTITY one of "
+            f"{_QUANTITIES}, got {text!r}"
         )
     return name, numbers
 
@@ -74,11 +74,17 @@ def add_video_args(parser: argparse.ArgumentParser) -> None:
         "--filter-order", type=int, metavar="K", help="cascaded low-pass stages, every quantity"
     )
     smooth.add_argument(
+        "--lead",
+        type=float,
+        metavar="F",
+        help="fraction (0-1) of the filters' delay compensated along the filtered speed, every quantity",
+    )
+    smooth.add_argument(
         "--smooth",
         type=_filter_spec,
         action="append",
         default=[],
-        metavar="Q=MIN,BETA[,DCUT[,ORDER]]",
+        metavar="Q=MIN,BETA[,DCUT[,ORDER[,LEAD]]]",
         help=f"one quantity's filter ({', '.join(_QUANTITIES)}); repeatable; wins over the flags above",
     )
 
@@ -103,13 +109,14 @@ def video_options(args: argparse.Namespace):
             ("beta", args.beta),
             ("d_cutoff", args.d_cutoff),
             ("order", args.filter_order),
+            ("lead", args.lead),
         )
         if value is not None
     }
     defaults = SmoothingOptions()
     filters = {name: replace(getattr(defaults, name), **common) for name in _QUANTITIES}
     for name, numbers in args.smooth:
-        keys = ("min_cutoff", "beta", "d_cutoff", "order")
+        keys = ("min_cutoff", "beta", "d_cutoff", "order", "lead")
         values = dict(zip(keys, numbers, strict=False))
         if "order" in values and values["order"].is_integer():
             values["order"] = int(values["order"])  # else refused by OneEuroParams, which wants an integer

@@ -15,6 +15,11 @@ as one stage at the cutoff (``1 / (2 pi f_c)`` seconds), but it attenuates high 
 whose acceleration is mostly high-frequency) more steeply.  On the synthetic videos it removes about 10%
 more jitter than ``order=1`` at the same lag (``docs/video.md``).
 
+``lead`` in [0, 1] compensates that fraction of the low-pass delay: the output is moved ahead along the
+filtered speed by ``lead`` times the delay of the stages at this sample's cutoff
+(``order * (1 - alpha) / alpha`` samples), so that a head moving at a steady speed is not followed late.
+It adds back some of the jitter of the speed estimate (which is itself low-passed at ``d_cutoff``).
+
 Samples are numpy arrays of any fixed shape, filtered element by element; with ``vector_axis=-1`` the
 speed is the Euclidean norm along the last axis instead (one speed per 2D point), so a point's cutoff does
 not depend on how its motion splits between x and y.
@@ -40,12 +45,14 @@ class OneEuroParams:
     beta: how fast the cutoff rises with speed (Hz per unit of speed): higher lags fast motion less.
     d_cutoff: cutoff frequency (Hz) of the speed estimate.
     order: low-pass stages on the value (1: the original filter; see the module docstring).
+    lead: fraction of the stages' delay compensated along the filtered speed (0: the original filter).
     """
 
     min_cutoff: float = 1.0
     beta: float = 0.0
     d_cutoff: float = 1.0
     order: int = 1
+    lead: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("min_cutoff", "d_cutoff"):
@@ -60,6 +67,8 @@ class OneEuroParams:
             raise InputError(f"beta must be a finite number >= 0, got {self.beta!r}")
         if isinstance(self.order, bool) or not isinstance(self.order, int) or not 1 <= self.order <= 4:
             raise InputError(f"order must be an integer in [1, 4], got {self.order!r}")
+        if isinstance(self.lead, bool) or not isinstance(self.lead, int | float) or not 0 <= self.lead <= 1:
+            raise InputError(f"lead must be a number in [0, 1], got {self.lead!r}")
 
 
 def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -89,11 +98,12 @@ class OneEuroFilter:
         self._raw: np.ndarray | None = None
         self._stages: list[np.ndarray] = []
         self._speed: np.ndarray | None = None
+        self._output: np.ndarray | None = None
 
     @property
     def value(self) -> np.ndarray | None:
         """The last output (None before the first sample)."""
-        return self._stages[-1].copy() if self._stages else None
+        return None if self._output is None else self._output.copy()
 
     def __call__(self, sample: np.ndarray, timestamp: float, *, speed_scale: float = 1.0) -> np.ndarray:
         """Filter one sample taken at ``timestamp`` seconds (strictly after the previous one).
@@ -110,6 +120,7 @@ class OneEuroFilter:
             self._time, self._raw = float(timestamp), x.copy()
             self._stages = [x.copy() for _ in range(self.params.order)]
             self._speed = np.zeros_like(x)
+            self._output = x.copy()
             return x.copy()
         if x.shape != self._raw.shape:
             raise ValueError(f"sample shape {x.shape} differs from the first sample's {self._raw.shape}")
@@ -129,4 +140,8 @@ class OneEuroFilter:
             stage += alpha * (source - stage)  # in place: the stages are this filter's own arrays
             source = stage
         self._time, self._raw = float(timestamp), x.copy()
-        return self._stages[-1].copy()
+        self._output = self._stages[-1]
+        if p.lead:
+            delay = p.order * (1.0 - alpha) / alpha * dt  # seconds: the cascade's delay on a ramp
+            self._output = self._output + p.lead * delay * self._speed
+        return self._output.copy()
