@@ -136,6 +136,7 @@ CHANGES = {
         "multitask": False,
         "readout": "per_query",
         "params_per_query": 25,
+        "memory_stride": 16,
     },
     "dad3dnet": {
         "backbone": "resnet34",
@@ -164,6 +165,7 @@ NOT_USED = {
     "multitask": "Trans3DHead only",
     "readout": "Trans3DHead only",
     "params_per_query": "Trans3DHead only (a config error for DAD-3DNet)",
+    "memory_stride": "Trans3DHead only (a config error for DAD-3DNet)",
 }
 
 
