@@ -163,7 +163,7 @@ def leaf_joint_lbs(
     Every other joint's skinning transform is then the identity, so with ``v`` the shaped vertices plus
     the joint's pose correctives, ``R`` its rotation, ``c`` its rest location and ``w`` its weights::
 
-        skinned = (1 - w) v + w (R (v - c) + c) = v + w (R (v - c) + c - v)
+        skinned = (1 - w) v + w (R (v - c) + c) = v + w (R - I) (v - c)
 
     The pose correctives reduce to the joint's 9 features ``flatten(R - I)`` (the other joints' are zero).
 
@@ -183,5 +183,6 @@ def leaf_joint_lbs(
     correctives = ((rotation - eye).reshape(batch, 9) @ joint_posedirs).reshape(batch, -1, 3)  # (B, V, 3)
     centre = (joint_regressor @ shaped)[:, None, :]  # (V,) @ (B, V, 3) -> (B, 3) -> (B, 1, 3)
     vertices = shaped + correctives
-    moved = (vertices - centre) @ rotation.transpose(1, 2) + centre  # R (v - c) + c, row-vector form
-    return vertices + joint_weights * (moved - vertices)
+    # (R - I)(v - c) in row-vector form: one (3, 3) product and two elementwise passes over the vertices
+    offset = (vertices - centre) @ (rotation - eye).transpose(1, 2)  # (B, V, 3)
+    return vertices + joint_weights * offset
