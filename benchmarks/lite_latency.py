@@ -1,7 +1,7 @@
 """Per-face latency of the lite Trans3DHead, the small Trans3DHead and a 3DDFA_V2-sized network (issue 16).
 
     .venv/bin/python benchmarks/lite_latency.py [--threads 2 1] [--runs 200] [--rounds 4]
-        [--configs configs/cpu/trans3dhead_lite.yaml configs/cpu/trans3dhead_mnv2_160.yaml]
+        [--configs configs/cpu/trans3dhead_lite.yaml configs/cpu/trans3dhead_lite_96.yaml ...]
         [--markdown OUT.md] [--json OUT.json]
 
 Batch 1, float32, random weights (the speed does not depend on them), the embedded FLAME model.  For each
@@ -51,7 +51,11 @@ from trans3dhead.inference.export import export_onnx
 from trans3dhead.models.build import build_assets, build_model
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = ("configs/cpu/trans3dhead_lite.yaml", "configs/cpu/trans3dhead_mnv2_160.yaml")
+CONFIGS = (
+    "configs/cpu/trans3dhead_lite.yaml",
+    "configs/cpu/trans3dhead_lite_96.yaml",
+    "configs/cpu/trans3dhead_mnv2_160.yaml",
+)
 #: MobileNet-v1's separable blocks: (output channels at width 1, stride of the depthwise convolution).
 _MOBILENET_V1 = (
     *((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)),
