@@ -133,7 +133,10 @@ def test_cli_eval_video(setup, tmp_path, capsys):
     assert "smoothed: NME" in printed and "truth: jitter" in printed
     report = json.loads((out / "metrics.json").read_text())
     assert report["tracking"]["detect_every"] == 4 and report["detector"] == "gt boxes"
-    assert report["smoothing"]["landmarks"] == {"min_cutoff": 3.0, "beta": 5.0, "d_cutoff": 1.0, "order": 2}
+    from trans3dhead.inference.smoothing import POSITION_FILTER  # the landmark defaults the flags change
+
+    expected = {"min_cutoff": 3.0, "beta": 5.0, "d_cutoff": 1.0, "order": 2, "lead": POSITION_FILTER.lead}
+    assert report["smoothing"]["landmarks"] == expected
     assert report["smoothing"]["rotation"]["beta"] == 8.0
     (name,) = report["sequences"]
     result = report["sequences"][name]
