@@ -133,3 +133,34 @@ def test_failed_heads_are_marked_in_the_picture(tiny_assets):
     assert not (annotate(image, [agree], mesh=False) == marked).all(axis=-1).any()
     assert (annotate(image, [disagree], mesh=False) == marked).all(axis=-1).sum() > 50
     torch.testing.assert_close(disagree.landmarks, agree.landmarks)  # only the flag differs
+
+
+def test_the_shipped_model_is_less_confident_on_the_back_of_the_head(tmp_path):
+    """Issue 16: on a synthetic video whose head turns to the back (yaw amplitude 170 degrees), the shipped
+    demo model's confidence is lower on the back-of-the-head frames (pose attribute "atypical") than on
+    the frontal ones.  (Occluder passes do not lower it: the measure is the agreement of the two landmark
+    sources, which an occluder does not split; docs/video.md.)"""
+    from trans3dhead.data.io import read_image
+    from trans3dhead.data.synthetic import SceneOptions
+    from trans3dhead.data.synthetic.motion import MotionOptions
+    from trans3dhead.data.synthetic.video import VideoOptions, generate_video_dataset, sequence_name
+    from trans3dhead.demo import SHIPPED_MODEL
+    from trans3dhead.inference import HeadAligner
+    from trans3dhead.models.build import model_from_checkpoint
+
+    _, _, assets = model_from_checkpoint(SHIPPED_MODEL)
+    video = VideoOptions(frames=50, occluder_passes=0, motion=MotionOptions(yaw=170.0))
+    scene = SceneOptions(size=128, focal_range=(2.0, 6.0))
+    list(generate_video_dataset(tmp_path, assets=assets, count=2, seed=11, scene=scene, video=video))
+    aligner = HeadAligner.from_checkpoint(SHIPPED_MODEL, "cpu")
+    confidence: dict[str, list[float]] = {"front": [], "sided": [], "atypical": []}
+    for k in range(2):
+        name = sequence_name(k)
+        for entry in json.loads((tmp_path / name / f"{name}.json").read_text()):
+            (head,) = aligner.predict(read_image(tmp_path / entry["img_path"]), [entry["bbox"]])
+            confidence[entry["attributes"]["pose"]].append(head.confidence)
+    assert len(confidence["front"]) >= 10 and len(confidence["atypical"]) >= 10
+    assert np.mean(confidence["atypical"]) < np.mean(confidence["front"]) - 0.2
+    assert np.mean([c < FAILURE_BELOW for c in confidence["atypical"]]) > np.mean(
+        [c < FAILURE_BELOW for c in confidence["front"]]
+    )
