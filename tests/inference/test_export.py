@@ -157,6 +157,7 @@ def test_a_fixed_batch_export_runs_any_number_of_crops(exports, tmp_path, capsys
     outputs = OnnxBackend(path=two).run(crops.numpy())
     assert outputs["params"].shape == (3, model.flame.layout.total)
     np.testing.assert_allclose(outputs["params"], backend.run(crops.numpy())["params"], atol=1e-5)
+    assert backend.run(crops.numpy()[:0])["params"].shape == (0, model.flame.layout.total)
     zero = ["export", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "z.onnx"), "--batch", "0"]
     assert main(zero) == 2
     assert "--batch must be a positive integer" in capsys.readouterr().err

@@ -120,7 +120,7 @@ class OnnxBackend:
             values = self.session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: crops})
             return dict(zip(ONNX_OUTPUTS, values, strict=True))
         chunks = []
-        for start in range(0, len(crops), n):
+        for start in range(0, max(len(crops), 1), n):  # no crops: one all-padding run gives empty outputs
             chunk = crops[start : start + n]
             padded = np.concatenate([chunk, np.zeros((n - len(chunk), *chunk.shape[1:]), np.float32)])
             values = self.session.run(list(ONNX_OUTPUTS), {ONNX_INPUT: padded})
