@@ -365,7 +365,8 @@ def _how_trained(summary: dict[str, Any]) -> str:
         return (
             "that started from the checkpoint shipped with trans3dhead (<code>"
             f"{html.escape(Path(summary['start']).name)}</code>, pretrained on a separate synthetic "
-            "benchmark: <code>benchmarks/experiments/demo_pretrain.yaml</code>) and was fine-tuned here for "
+            "benchmark in two stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
+            "<code>demo_pretrain_stage2.yaml</code>) and was fine-tuned here for "
             f"{epochs} epochs on the CPU"
         )
     return f"trained here from ImageNet weights for {epochs} epochs on the CPU"
@@ -390,7 +391,8 @@ def _pretrain_curves(out: Path, summary: dict[str, Any]) -> str:
         return ""
     shutil.copyfile(curves, out / "pretrain_curves.png")
     return (
-        "<p>Pretraining of the shipped model (validation on its own synthetic benchmark):</p>"
+        "<p>Pretraining of the shipped model, its second stage (validation on its own synthetic "
+        "benchmark):</p>"
         '<p><img src="pretrain_curves.png" alt="pretraining curves" style="max-width:100%"></p>'
     )
 

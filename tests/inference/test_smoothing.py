@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from trans3dhead.geometry import (
     rotation_distance,
 )
 from trans3dhead.inference.one_euro import OneEuroFilter, OneEuroParams, smoothing_factor
-from trans3dhead.inference.smoothing import HeadSmoother, SmoothingOptions, repose
+from trans3dhead.inference.smoothing import POSITION_FILTER, HeadSmoother, SmoothingOptions, repose
 
 FPS = 25.0
 
@@ -224,9 +225,16 @@ def test_smoother_reduces_jitter_is_causal_and_can_be_off(aligner, head):
         )
     smoother = HeadSmoother(options=SmoothingOptions(), dense=aligner.mesh.dense)
     out = [smoother(h, t / FPS) for t, h in enumerate(heads)]
+    no_lead = SmoothingOptions(
+        translation=replace(POSITION_FILTER, lead=0.0), landmarks=replace(POSITION_FILTER, lead=0.0)
+    )
+    plain = HeadSmoother(options=no_lead, dense=aligner.mesh.dense)
+    out_plain = [plain(h, t / FPS) for t, h in enumerate(heads)]
     for field in ("landmarks", "translation"):
-        raw = np.stack([getattr(h, field) for h in heads])
-        assert acceleration(np.stack([getattr(h, field) for h in out])) < 0.5 * acceleration(raw)
+        raw = acceleration(np.stack([getattr(h, field) for h in heads]))
+        # the default positions' filter compensates 0.7 of its delay (lead), which keeps some jitter
+        assert acceleration(np.stack([getattr(h, field) for h in out])) < 0.7 * raw
+        assert acceleration(np.stack([getattr(h, field) for h in out_plain])) < 0.5 * raw
     euler_raw, euler_out = np.stack([h.euler for h in heads]), np.stack([h.euler for h in out])
     assert acceleration(euler_out) < 0.5 * acceleration(euler_raw)
     # causal: a different future leaves the past alone
