@@ -239,10 +239,10 @@ def _generate(spec: ExperimentSpec, root: Path, log: Callable[[str], None]) -> N
     d = spec.data
     counts = {"train": d["train"], "val": d["val"], "test": d["test"]}
     options = SceneOptions(size=d["image_size"], focal_range=d["focal"])
-    made = 0
+    made, assets = 0, _benchmark_assets(spec)
     for event in generate_dataset(
         root,
-        assets=_benchmark_assets(spec),
+        assets=assets,
         counts=counts,
         seed=d["seed"],
         options=options,
@@ -251,10 +251,10 @@ def _generate(spec: ExperimentSpec, root: Path, log: Callable[[str], None]) -> N
         made += 0 if getattr(event, "skipped", False) else 1
     log(f"benchmark ready under {root} ({sum(counts.values())} images, {made} made now)")
     if d["cache"]:
-        _cache(spec, root, log)
+        _cache(spec, root, assets, log)
 
 
-def _cache(spec: ExperimentSpec, root: Path, log: Callable[[str], None]) -> None:
+def _cache(spec: ExperimentSpec, root: Path, assets, log: Callable[[str], None]) -> None:
     """Decode and crop the training split once (``data.cache: true``); a finished cache is kept."""
     from trans3dhead.data.cache import write_cache
 
@@ -268,7 +268,7 @@ def _cache(spec: ExperimentSpec, root: Path, log: Callable[[str], None]) -> None
         split="train",
         out=cache_dir(root),
         size=spec.data["image_size"],
-        assets=_benchmark_assets(spec),
+        assets=assets,
         crop_style=crops.pop(),
         workers=spec.data["workers"],
     )

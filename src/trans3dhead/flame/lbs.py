@@ -179,10 +179,10 @@ def leaf_joint_lbs(
     if rotation is None:
         return shaped
     batch = betas.shape[0]
-    eye = torch.eye(3, dtype=rotation.dtype, device=rotation.device)
-    correctives = ((rotation - eye).reshape(batch, 9) @ joint_posedirs).reshape(batch, -1, 3)  # (B, V, 3)
+    delta = rotation - torch.eye(3, dtype=rotation.dtype, device=rotation.device)  # R - I (B, 3, 3)
+    correctives = (delta.reshape(batch, 9) @ joint_posedirs).reshape(batch, -1, 3)  # (B, V, 3)
     centre = (joint_regressor @ shaped)[:, None, :]  # (V,) @ (B, V, 3) -> (B, 3) -> (B, 1, 3)
     vertices = shaped + correctives
     # (R - I)(v - c) in row-vector form: one (3, 3) product and two elementwise passes over the vertices
-    offset = (vertices - centre) @ (rotation - eye).transpose(1, 2)  # (B, V, 3)
+    offset = (vertices - centre) @ delta.transpose(1, 2)  # (B, V, 3)
     return vertices + joint_weights * offset
