@@ -12,6 +12,7 @@
 See ``docs/inference.md`` for the prediction's fields and frames, ``docs/video.md`` for video.
 """
 
+from trans3dhead.inference.alpha_beta import AlphaBetaParams
 from trans3dhead.inference.boxes import Detection
 from trans3dhead.inference.detector import BoxesDetector, FullImageDetector, HaarDetector, HeadDetector
 from trans3dhead.inference.one_euro import OneEuroParams
@@ -30,6 +31,7 @@ __all__ = [
     "HeadDetector",
     "HeadPrediction",
     "OneEuroParams",
+    "AlphaBetaParams",
     "SmoothingOptions",
     "TrackedHead",
     "TrackerOptions",

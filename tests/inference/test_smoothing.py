@@ -1,4 +1,4 @@
-"""Causal temporal smoothing: the One Euro filter, quaternion helpers and the per-track head smoother."""
+"""Causal temporal smoothing: the One Euro and alpha-beta filters, quaternion helpers, the head smoother."""
 
 from __future__ import annotations
 
@@ -19,13 +19,21 @@ from trans3dhead.geometry import (
     quaternion_to_matrix,
     rotation_distance,
 )
+from trans3dhead.inference.alpha_beta import AlphaBetaFilter, AlphaBetaParams
 from trans3dhead.inference.one_euro import OneEuroFilter, OneEuroParams, smoothing_factor
-from trans3dhead.inference.smoothing import POSITION_FILTER, HeadSmoother, SmoothingOptions, repose
+from trans3dhead.inference.smoothing import (
+    POSITION_FILTER,
+    POSITION_ONE_EURO,
+    HeadSmoother,
+    SmoothingOptions,
+    make_filter,
+    repose,
+)
 
 FPS = 25.0
 
 
-def run(filter_: OneEuroFilter, samples: np.ndarray, **kwargs) -> np.ndarray:
+def run(filter_: OneEuroFilter | AlphaBetaFilter, samples: np.ndarray, **kwargs) -> np.ndarray:
     return np.stack([filter_(x, t / FPS, **kwargs) for t, x in enumerate(samples)])
 
 
@@ -139,6 +147,86 @@ def test_bad_samples():
     np.testing.assert_array_equal(f(np.ones(3), 0.0), np.ones(3))
 
 
+# ---------------------------------------------------------------------------------------- alpha-beta
+def test_alpha_beta_update_rule():
+    f = AlphaBetaFilter(AlphaBetaParams(alpha=0.5, beta=0.2))
+    assert f.value is None and f.velocity is None
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0]), 0.0), [1.0, 2.0])  # the first sample passes
+    np.testing.assert_array_equal(f.velocity, [0.0, 0.0])
+    # x_pred = x + v dt = 1; r = 3 - 1 = 2; x = 1 + 0.5 * 2 = 2; v = 0 + (0.2 / 0.5) * 2 = 0.8
+    np.testing.assert_allclose(f(np.array([3.0, 2.0]), 0.5), [2.0, 2.0])
+    np.testing.assert_allclose(f.velocity, [0.8, 0.0])
+    # x_pred = 2 + 0.8 * 0.25 = 2.2; r = 0.8; x = 2.6; v = 0.8 + 0.8 * 0.8 = 1.44
+    np.testing.assert_allclose(f(np.array([3.0, 2.0]), 0.75), [2.6, 2.0])
+    np.testing.assert_allclose(f.velocity, [1.44, 0.0])
+    f.reset()
+    assert f.value is None
+    np.testing.assert_array_equal(f(np.ones(2), 9.0), np.ones(2))
+
+
+def test_alpha_beta_follows_a_steady_ramp_without_delay_where_the_low_pass_lags():
+    ramp = np.arange(200.0)[:, None] * 0.4  # 10 units per second
+    low_pass = run(OneEuroFilter(OneEuroParams(min_cutoff=1.0, order=2)), ramp)
+    tracked = run(AlphaBetaFilter(POSITION_FILTER), ramp)
+    assert (ramp - low_pass)[-1, 0] > 1.0
+    assert abs((ramp - tracked)[-1, 0]) < 1e-6  # the velocity estimate converges to the ramp's
+    # uneven sample times: still no delay once converged (the prediction uses each sample's own dt)
+    times = np.cumsum(np.random.default_rng(5).uniform(0.02, 0.06, size=300))
+    f = AlphaBetaFilter(POSITION_FILTER)
+    out = [f(np.array([10.0 * t]), t) for t in times]
+    assert abs(out[-1][0] - 10.0 * times[-1]) < 1e-3
+    np.testing.assert_allclose(f.velocity, [10.0], atol=1e-3)
+
+
+def test_alpha_beta_reduces_jitter_and_is_causal():
+    rng = np.random.default_rng(6)
+    clean = np.linspace(0, 10, 300)[:, None, None] * np.ones((1, 5, 2))
+    noisy = clean + rng.normal(0.0, 1.0, size=clean.shape)
+    smoothed = run(AlphaBetaFilter(POSITION_FILTER, vector_axis=-1), noisy)
+    assert acceleration(smoothed) < 0.5 * acceleration(noisy)
+    assert np.abs(smoothed[50:] - clean[50:]).mean() < np.abs(noisy[50:] - clean[50:]).mean()
+    changed = noisy.copy()
+    changed[25:] += rng.normal(scale=10.0, size=changed[25:].shape)
+    other = run(AlphaBetaFilter(POSITION_FILTER, vector_axis=-1), changed)
+    np.testing.assert_array_equal(smoothed[:25], other[:25])
+    assert not np.allclose(smoothed[25:], other[25:])
+    passthrough = run(AlphaBetaFilter(AlphaBetaParams(alpha=1.0, beta=0.0)), noisy)
+    np.testing.assert_allclose(passthrough, noisy, rtol=0, atol=1e-12)  # alpha 1, beta 0: the raw samples
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"alpha": 0.0}, r"alpha must be in \(0, 1\]"),
+        ({"alpha": 1.2}, r"alpha must be in \(0, 1\]"),
+        ({"beta": -0.1}, r"beta must be in \[0, 4 - 2 alpha\)"),
+        ({"alpha": 0.5, "beta": 3.0}, r"beta must be in \[0, 4 - 2 alpha\) = \[0, 3\)"),
+        ({"alpha": float("nan")}, "alpha must be a finite number"),
+        ({"beta": True}, "beta must be a finite number"),
+    ],
+)
+def test_alpha_beta_bad_parameters(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        AlphaBetaParams(**kwargs)
+
+
+def test_alpha_beta_bad_samples():
+    f = AlphaBetaFilter(AlphaBetaParams())
+    f(np.zeros(2), 1.0)
+    with pytest.raises(ValueError, match="timestamps must increase"):
+        f(np.zeros(2), 0.5)
+    with pytest.raises(ValueError, match="differs from the first sample"):
+        f(np.zeros(3), 2.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        f(np.array([np.inf, 0.0]), 3.0)
+    with pytest.raises(ValueError, match="vector_axis"):
+        AlphaBetaFilter(AlphaBetaParams(), vector_axis=0)
+    with pytest.raises(InputError, match="OneEuroParams or AlphaBetaParams"):
+        make_filter({"alpha": 0.5})
+    assert isinstance(make_filter(AlphaBetaParams()), AlphaBetaFilter)
+    assert isinstance(make_filter(OneEuroParams()), OneEuroFilter)
+
+
 # ----------------------------------------------------------------------------------------- quaternions
 def test_quaternion_round_trip_and_scipy():
     matrices = torch.from_numpy(Rotation.random(20, random_state=3).as_matrix())
@@ -225,16 +313,20 @@ def test_smoother_reduces_jitter_is_causal_and_can_be_off(aligner, head):
         )
     smoother = HeadSmoother(options=SmoothingOptions(), dense=aligner.mesh.dense)
     out = [smoother(h, t / FPS) for t, h in enumerate(heads)]
+    one_euro = SmoothingOptions(translation=POSITION_ONE_EURO, landmarks=POSITION_ONE_EURO)
     no_lead = SmoothingOptions(
-        translation=replace(POSITION_FILTER, lead=0.0), landmarks=replace(POSITION_FILTER, lead=0.0)
+        translation=replace(POSITION_ONE_EURO, lead=0.0), landmarks=replace(POSITION_ONE_EURO, lead=0.0)
     )
-    plain = HeadSmoother(options=no_lead, dense=aligner.mesh.dense)
-    out_plain = [plain(h, t / FPS) for t, h in enumerate(heads)]
-    for field in ("landmarks", "translation"):
+    for options, factor in ((one_euro, 0.7), (no_lead, 0.5)):
+        other = HeadSmoother(options=options, dense=aligner.mesh.dense)
+        out_other = [other(h, t / FPS) for t, h in enumerate(heads)]
+        for field in ("landmarks", "translation"):
+            raw = acceleration(np.stack([getattr(h, field) for h in heads]))
+            # a lead compensates 0.7 of the One Euro filter's delay, which keeps some jitter
+            assert acceleration(np.stack([getattr(h, field) for h in out_other])) < factor * raw
+    for field in ("landmarks", "translation"):  # the default: alpha-beta filters
         raw = acceleration(np.stack([getattr(h, field) for h in heads]))
-        # the default positions' filter compensates 0.7 of its delay (lead), which keeps some jitter
-        assert acceleration(np.stack([getattr(h, field) for h in out])) < 0.7 * raw
-        assert acceleration(np.stack([getattr(h, field) for h in out_plain])) < 0.5 * raw
+        assert acceleration(np.stack([getattr(h, field) for h in out])) < 0.5 * raw
     euler_raw, euler_out = np.stack([h.euler for h in heads]), np.stack([h.euler for h in out])
     assert acceleration(euler_out) < 0.5 * acceleration(euler_raw)
     # causal: a different future leaves the past alone
@@ -252,4 +344,8 @@ def test_smoothing_options_validate_and_serialise():
         SmoothingOptions(rotation={"min_cutoff": 1.0})
     d = SmoothingOptions().to_dict()
     assert d["enabled"] is True
-    assert set(d["landmarks"]) == {"min_cutoff", "beta", "d_cutoff", "order", "lead"}
+    gains = {"alpha": POSITION_FILTER.alpha, "beta": POSITION_FILTER.beta}
+    assert d["landmarks"] == {"filter": "alpha_beta", **gains}
+    d = SmoothingOptions(rotation=OneEuroParams()).to_dict()
+    assert set(d["rotation"]) == {"filter", "min_cutoff", "beta", "d_cutoff", "order", "lead"}
+    assert d["rotation"]["filter"] == "one_euro"

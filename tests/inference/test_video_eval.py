@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -133,9 +134,10 @@ def test_cli_eval_video(setup, tmp_path, capsys):
     assert "smoothed: NME" in printed and "truth: jitter" in printed
     report = json.loads((out / "metrics.json").read_text())
     assert report["tracking"]["detect_every"] == 4 and report["detector"] == "gt boxes"
-    from trans3dhead.inference.smoothing import POSITION_FILTER  # the landmark defaults the flags change
+    from trans3dhead.inference.smoothing import POSITION_ONE_EURO  # the One Euro base of the positions
 
-    expected = {"min_cutoff": 3.0, "beta": 5.0, "d_cutoff": 1.0, "order": 2, "lead": POSITION_FILTER.lead}
+    expected = {"min_cutoff": 3.0, "beta": 5.0, "d_cutoff": 1.0, "order": 2, "lead": POSITION_ONE_EURO.lead}
+    expected = {"filter": "one_euro", **expected}
     assert report["smoothing"]["landmarks"] == expected
     assert report["smoothing"]["rotation"]["beta"] == 8.0
     (name,) = report["sequences"]
@@ -157,6 +159,11 @@ def test_cli_eval_video(setup, tmp_path, capsys):
         (["--filter-order", "9"], r"order must be an integer in \[1, 4\]"),
         (["--lead", "2"], r"lead must be a number in \[0, 1\]"),
         (["--smooth", "landmarks=1,8,1,2,-1"], r"lead must be a number in \[0, 1\]"),
+        (["--smooth", "landmarks=alpha-beta:1.5"], r"alpha must be in \(0, 1\]"),
+        (["--smooth", "landmarks=kalman:1,2"], "or QUANTITY=alpha-beta:ALPHA"),
+        (["--smooth", "landmarks=alpha-beta:0.5,0.3,1"], "or QUANTITY=alpha-beta:ALPHA"),
+        (["--alpha-beta", "0.5,x"], r"expected ALPHA\[,BETA\]"),
+        (["--alpha-beta", "0.5", "--lead", "0.5"], "--alpha-beta and the One Euro flags"),
         (["--detect-every", "0"], "detect_every must be an integer >= 1"),
         (["--sequence", "nope"], "not a synthetic video sequence"),
     ],
@@ -212,3 +219,41 @@ def test_lead_flags_reach_the_filters():
     _, smoothing = video_options(parser.parse_args(["--lead", "0.5", "--smooth", "rotation=2,12,1,2,0.25"]))
     assert smoothing.landmarks.lead == 0.5 and smoothing.translation.lead == 0.5
     assert (smoothing.rotation.min_cutoff, smoothing.rotation.beta, smoothing.rotation.lead) == (2, 12, 0.25)
+
+
+def test_filter_kinds_from_flags():
+    import argparse
+
+    from trans3dhead.cli._common import add_video_args, video_options
+    from trans3dhead.inference.alpha_beta import AlphaBetaParams
+    from trans3dhead.inference.one_euro import OneEuroParams
+    from trans3dhead.inference.smoothing import (
+        POSE_FILTER,
+        POSE_ONE_EURO,
+        POSITION_FILTER,
+        POSITION_ONE_EURO,
+        SmoothingOptions,
+    )
+
+    parser = argparse.ArgumentParser()
+    add_video_args(parser)
+
+    def options(*argv):
+        return video_options(parser.parse_args(list(argv)))[1]
+
+    assert options() == SmoothingOptions()  # no flags: the defaults
+    assert options().landmarks == POSITION_FILTER and options().rotation == POSE_FILTER
+    assert isinstance(options("--lead", "0.5").rotation, OneEuroParams)
+    every = options("--alpha-beta", "0.6")
+    # BETA left out: each quantity keeps its own default beta
+    assert every.rotation == every.scale == AlphaBetaParams(alpha=0.6, beta=POSE_FILTER.beta)
+    assert every.landmarks == AlphaBetaParams(alpha=0.6, beta=POSITION_FILTER.beta)
+    assert options("--alpha-beta", "0.6,0.2").rotation == AlphaBetaParams(alpha=0.6, beta=0.2)
+    one = options("--smooth", "rotation=alpha-beta:0.7,0.2", "--smooth", "landmarks=one-euro:1,8")
+    assert one.rotation == AlphaBetaParams(alpha=0.7, beta=0.2)
+    assert one.landmarks == replace(POSITION_ONE_EURO, min_cutoff=1.0, beta=8.0)
+    assert one.scale == POSE_FILTER and one.translation == SmoothingOptions().translation
+    flags = options("--beta", "9", "--smooth", "translation=alpha-beta:0.4")
+    assert flags.landmarks == replace(POSITION_ONE_EURO, beta=9.0)
+    assert flags.rotation == replace(POSE_ONE_EURO, beta=9.0)
+    assert flags.translation == AlphaBetaParams(alpha=0.4, beta=0.3)

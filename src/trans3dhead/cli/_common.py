@@ -18,19 +18,39 @@ def add_asset_args(parser: argparse.ArgumentParser) -> None:
 _QUANTITIES = ("rotation", "translation", "scale", "landmarks")
 
 
-def _filter_spec(text: str) -> tuple[str, tuple[float, ...]]:
-    """``QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,ORDER[,LEAD]]]``."""
+_ONE_EURO_SPEC = "MIN_CUTOFF,BETA[,D_CUTOFF[,ORDER[,LEAD]]]"
+_ALPHA_BETA_SPEC = "alpha-beta:ALPHA[,BETA]"
+
+
+def _filter_spec(text: str) -> tuple[str, str, tuple[float, ...]]:
+    """``QUANTITY=[one-euro:]MIN_CUTOFF,BETA[,...]`` or ``QUANTITY=alpha-beta:ALPHA[,BETA]``:
+    (quantity, ``"one_euro"`` | ``"alpha_beta"``, numbers)."""
     name, _, values = text.partition("=")
+    kind, sep, numbers_text = values.partition(":")
+    if not sep:
+        kind, numbers_text = "one-euro", values
     try:
-        numbers = tuple(float(v) for v in values.split(","))
+        numbers = tuple(float(v) for v in numbers_text.split(","))
     except ValueError:
         numbers = ()
-    if name not in _QUANTITIES or not 2 <= len(numbers) <= 5:
+    counts = {"one-euro": (2, 5), "alpha-beta": (1, 2)}.get(kind, (1, 0))
+    if name not in _QUANTITIES or not counts[0] <= len(numbers) <= counts[1]:
         raise argparse.ArgumentTypeError(
-            "expected QUANTITY=MIN_CUTOFF,BETA[,D_CUTOFF[,ORDER[,LEAD]]] with QUANTITY one of "
-            f"{_QUANTITIES}, got {text!r}"
+            f"expected QUANTITY={_ONE_EURO_SPEC} (a One Euro filter) or QUANTITY={_ALPHA_BETA_SPEC} with "
+            f"QUANTITY one of {_QUANTITIES}, got {text!r}"
         )
-    return name, numbers
+    return name, kind.replace("-", "_"), numbers
+
+
+def _gains(text: str) -> tuple[float, ...]:
+    """``ALPHA[,BETA]`` of ``--alpha-beta``."""
+    try:
+        numbers = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        numbers = ()
+    if not 1 <= len(numbers) <= 2:
+        raise argparse.ArgumentTypeError(f"expected ALPHA[,BETA], got {text!r}")
+    return numbers
 
 
 def _limit(text: str) -> int | None:
@@ -63,29 +83,44 @@ def add_video_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep a track's own prediction when a detection matches it (default: take the detection's)",
     )
-    smooth = parser.add_argument_group("video smoothing (One Euro filters; defaults: docs/video.md)")
+    smooth = parser.add_argument_group(
+        "video smoothing (defaults: One Euro filters on rotation and scale, alpha-beta filters on "
+        "translation and landmarks; docs/video.md)"
+    )
     smooth.add_argument("--no-smoothing", action="store_true", help="report the network's values unfiltered")
-    smooth.add_argument("--min-cutoff", type=float, metavar="HZ", help="cutoff at rest, every quantity")
-    smooth.add_argument("--beta", type=float, help="cutoff increase with speed, every quantity")
     smooth.add_argument(
-        "--d-cutoff", type=float, metavar="HZ", help="cutoff of the speed estimate, every quantity"
+        "--min-cutoff", type=float, metavar="HZ", help="One Euro cutoff at rest, every quantity"
+    )
+    smooth.add_argument("--beta", type=float, help="One Euro cutoff increase with speed, every quantity")
+    smooth.add_argument(
+        "--d-cutoff", type=float, metavar="HZ", help="One Euro cutoff of the speed estimate, every quantity"
     )
     smooth.add_argument(
-        "--filter-order", type=int, metavar="K", help="cascaded low-pass stages, every quantity"
+        "--filter-order", type=int, metavar="K", help="One Euro cascaded low-pass stages, every quantity"
     )
     smooth.add_argument(
         "--lead",
         type=float,
         metavar="F",
-        help="fraction (0-1) of the filters' delay compensated along the filtered speed, every quantity",
+        help="fraction (0-1) of the One Euro filters' delay compensated along the speed, every quantity",
+    )
+    smooth.add_argument(
+        "--alpha-beta",
+        type=_gains,
+        metavar="ALPHA[,BETA]",
+        help="alpha-beta filters with these gains per frame on every quantity (BETA left out: each "
+        "quantity's default; not with the One Euro flags)",
     )
     smooth.add_argument(
         "--smooth",
         type=_filter_spec,
         action="append",
         default=[],
-        metavar="Q=MIN,BETA[,DCUT[,ORDER[,LEAD]]]",
-        help=f"one quantity's filter ({', '.join(_QUANTITIES)}); repeatable; wins over the flags above",
+        metavar="Q=SPEC",
+        help=(
+            f"one quantity's filter ({', '.join(_QUANTITIES)}): SPEC is {_ONE_EURO_SPEC} (One Euro) or "
+            f"{_ALPHA_BETA_SPEC}; repeatable; wins over the flags above"
+        ),
     )
 
 
@@ -93,7 +128,8 @@ def video_options(args: argparse.Namespace):
     """(TrackerOptions, SmoothingOptions) from :func:`add_video_args`' flags (InputError for bad values)."""
     from dataclasses import replace
 
-    from trans3dhead.inference.smoothing import SmoothingOptions
+    from trans3dhead.errors import InputError
+    from trans3dhead.inference.smoothing import SmoothingOptions, one_euro_base
     from trans3dhead.inference.tracking import TrackerOptions
 
     tracking = TrackerOptions(
@@ -113,12 +149,33 @@ def video_options(args: argparse.Namespace):
         )
         if value is not None
     }
+    if common and args.alpha_beta is not None:
+        raise InputError(
+            "--alpha-beta and the One Euro flags (--min-cutoff --beta --d-cutoff --filter-order --lead) each "
+            "set every quantity's filter: give one of them (--smooth sets one quantity)"
+        )
     defaults = SmoothingOptions()
-    filters = {name: replace(getattr(defaults, name), **common) for name in _QUANTITIES}
-    for name, numbers in args.smooth:
-        keys = ("min_cutoff", "beta", "d_cutoff", "order", "lead")
-        values = dict(zip(keys, numbers, strict=False))
+    filters = {name: getattr(defaults, name) for name in _QUANTITIES}
+    if common:
+        filters = {name: replace(one_euro_base(name, filters[name]), **common) for name in _QUANTITIES}
+    if args.alpha_beta is not None:
+        filters = {name: _alpha_beta(filters[name], args.alpha_beta) for name in _QUANTITIES}
+    for name, kind, numbers in args.smooth:
+        if kind == "alpha_beta":
+            filters[name] = _alpha_beta(filters[name], numbers)
+            continue
+        values = dict(zip(("min_cutoff", "beta", "d_cutoff", "order", "lead"), numbers, strict=False))
         if "order" in values and values["order"].is_integer():
             values["order"] = int(values["order"])  # else refused by OneEuroParams, which wants an integer
-        filters[name] = replace(filters[name], **values)  # replace() validates the new parameters
+        filters[name] = replace(one_euro_base(name, filters[name]), **values)  # replace() validates them
     return tracking, SmoothingOptions(enabled=not args.no_smoothing, **filters)
+
+
+def _alpha_beta(current, numbers: tuple[float, ...]):
+    """AlphaBetaParams with ``numbers`` = (alpha[, beta]); beta from ``current`` if alpha-beta, else 0.3."""
+    from dataclasses import replace
+
+    from trans3dhead.inference.alpha_beta import AlphaBetaParams
+
+    base = current if isinstance(current, AlphaBetaParams) else AlphaBetaParams()
+    return replace(base, **dict(zip(("alpha", "beta"), numbers, strict=False)))

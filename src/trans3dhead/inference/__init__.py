@@ -4,6 +4,7 @@ ONNX support (:mod:`~trans3dhead.inference.export`, :mod:`~trans3dhead.inference
 ``onnx`` extra and is imported from its modules, not here.
 """
 
+from trans3dhead.inference.alpha_beta import AlphaBetaParams
 from trans3dhead.inference.assemble import LANDMARK_SOURCES, MeshInfo, assemble_predictions
 from trans3dhead.inference.backend import InferenceBackend, TorchBackend
 from trans3dhead.inference.boxes import Detection, load_boxes_file, nms
@@ -28,6 +29,7 @@ __all__ = [
     "LANDMARK_SOURCES",
     "MeshInfo",
     "OneEuroParams",
+    "AlphaBetaParams",
     "SmoothingOptions",
     "TorchBackend",
     "TrackedHead",

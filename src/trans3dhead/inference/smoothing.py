@@ -1,6 +1,9 @@
-"""Causal temporal smoothing of one tracked head: One Euro filters on pose, translation, scale, landmarks.
+"""Causal temporal smoothing of one tracked head: a filter on each of pose, translation, scale, landmarks.
 
-Each quantity is filtered in units that make one set of parameters fit every image size:
+Each quantity has its own filter: a One Euro filter (:class:`OneEuroParams`, a low-pass whose cutoff
+rises with the speed) or an alpha-beta filter (:class:`AlphaBetaParams`, a constant-velocity tracker that
+follows a steady motion without delay); the parameters' type picks the filter.  Each quantity is filtered
+in units that make one set of parameters fit every image size:
 
 * rotation: the unit quaternion of R, its sign flipped to the hemisphere of the previous output (q and
   -q are one rotation; averaging across the flip would pass through a non-rotation), filtered component
@@ -10,6 +13,8 @@ Each quantity is filtered in units that make one set of parameters fit every ima
   head sizes per second (head size = ``sqrt(w h)`` of the head box).
 * scale: ``log f`` with ``f = (s + 1) S / 2`` pixels per model unit; speed in relative change per second.
 * landmarks: the 68 ``landmarks`` (N, 2) pixels, one speed per point, in head sizes per second.
+
+(The speeds only matter to the One Euro filter; the alpha-beta filter's gains are per sample.)
 
 The smoothed pose re-poses the mesh-derived outputs: ``vertices``, ``landmarks_3d``, ``dense_landmarks``
 (through the aligner's dense indices), ``camera`` and ``euler`` follow the filtered R, s, t exactly; the
@@ -34,6 +39,7 @@ from trans3dhead.geometry import (
     ortho_camera_matrix,
     quaternion_to_matrix,
 )
+from trans3dhead.inference.alpha_beta import AlphaBetaFilter, AlphaBetaParams
 from trans3dhead.inference.one_euro import OneEuroFilter, OneEuroParams
 from trans3dhead.inference.prediction import HeadPrediction
 
@@ -41,45 +47,87 @@ __all__ = [
     "SMOOTHED_QUANTITIES",
     "POSE_FILTER",
     "POSITION_FILTER",
+    "FilterParams",
     "SmoothingOptions",
     "HeadSmoother",
+    "make_filter",
+    "filter_kind",
+    "one_euro_base",
+    "POSITION_ONE_EURO",
+    "POSE_ONE_EURO",
     "repose",
 ]
 
 #: The filtered quantities, in the order of :class:`SmoothingOptions`' parameter fields.
 SMOOTHED_QUANTITIES = ("rotation", "translation", "scale", "landmarks")
-#: Default filters, chosen on synthetic video set A with the shipped demo model (the sweeps in
-#: ``docs/video.md``): rotation and scale (pose jitter about x0.36 for 0.75-0.85 frames of lag) ...
-POSE_FILTER = OneEuroParams(min_cutoff=2.0, beta=10.0, d_cutoff=1.0, order=2)
-#: ... and the image positions (translation, landmarks), with 0.7 of the low-pass delay compensated
-#: along the filtered speed (``lead``): landmark jitter x0.49-0.53 for 0.3-0.4 frames of lag, the NME
-#: -0.003 / -0.068 / +0.080 on sets A / B / C (the uncompensated filter before it: +0.14 / +0.12 / +0.29).
-POSITION_FILTER = OneEuroParams(min_cutoff=1.0, beta=7.0, d_cutoff=1.0, order=2, lead=0.7)
+#: The parameters of one quantity's filter: their type picks the filter.
+FilterParams = OneEuroParams | AlphaBetaParams
+#: Default filters, chosen on synthetic videos A, B and C with the shipped demo model by the rule of
+#: ``docs/video.md`` (of the filters of a sweep that cut the jitter to x0.45 or less at <= 1 frame of
+#: added lag on every set, the one whose worst error change is lowest): alpha-beta filters everywhere.
+#: Rotation and scale: pose jitter x0.38-0.39, +0.19-0.23 frames of lag, pose error -0.0034 to -0.0065 ...
+POSE_FILTER = AlphaBetaParams(alpha=0.5, beta=0.1)
+#: ... translation and landmarks: landmark jitter x0.38-0.40, +0.03-0.05 frames, NME -0.006 to -0.056.
+POSITION_FILTER = AlphaBetaParams(alpha=0.5, beta=0.3)
+#: The One Euro filters before them (chosen on set A only): the pose's (jitter x0.35-0.37 for +0.74-0.84
+#: frames of lag, pose error -0.0047 / -0.0109 / +0.0020 on A / B / C) ...
+POSE_ONE_EURO = OneEuroParams(min_cutoff=2.0, beta=10.0, d_cutoff=1.0, order=2)
+#: ... and the positions' (landmark jitter x0.49-0.53 for +0.28-0.40 frames, NME -0.003 / -0.068 / +0.080);
+#: the bases of the One Euro flags.
+POSITION_ONE_EURO = OneEuroParams(min_cutoff=1.0, beta=7.0, d_cutoff=1.0, order=2, lead=0.7)
+
+
+def make_filter(params: FilterParams, *, vector_axis: int | None = None) -> OneEuroFilter | AlphaBetaFilter:
+    """The filter that ``params`` describe (InputError for anything but One Euro or alpha-beta parameters)."""
+    if isinstance(params, OneEuroParams):
+        return OneEuroFilter(params, vector_axis=vector_axis)
+    if isinstance(params, AlphaBetaParams):
+        return AlphaBetaFilter(params, vector_axis=vector_axis)
+    raise InputError(f"a filter needs OneEuroParams or AlphaBetaParams, got {params!r}")
+
+
+def one_euro_base(quantity: str, params: FilterParams) -> OneEuroParams:
+    """``params`` if it is a One Euro filter, else the default One Euro filter of ``quantity``."""
+    if isinstance(params, OneEuroParams):
+        return params
+    return POSITION_ONE_EURO if quantity in ("translation", "landmarks") else POSE_ONE_EURO
+
+
+def filter_kind(params: FilterParams) -> str:
+    """``"one_euro"`` or ``"alpha_beta"``."""
+    return "alpha_beta" if isinstance(params, AlphaBetaParams) else "one_euro"
 
 
 @dataclass(frozen=True, kw_only=True)
 class SmoothingOptions:
-    """One Euro parameters per quantity (see the module docstring for the units of the speed).
+    """The filter of each quantity (see the module docstring for the units of the speed).
 
     enabled: False passes every prediction through unchanged.
-    rotation, translation, scale, landmarks: the filter of each quantity.
+    rotation, translation, scale, landmarks: the filter of each quantity, :class:`OneEuroParams` or
+        :class:`AlphaBetaParams`.
     """
 
     enabled: bool = True
-    rotation: OneEuroParams = field(default_factory=lambda: POSE_FILTER)
-    translation: OneEuroParams = field(default_factory=lambda: POSITION_FILTER)
-    scale: OneEuroParams = field(default_factory=lambda: POSE_FILTER)
-    landmarks: OneEuroParams = field(default_factory=lambda: POSITION_FILTER)
+    rotation: FilterParams = field(default_factory=lambda: POSE_FILTER)
+    translation: FilterParams = field(default_factory=lambda: POSITION_FILTER)
+    scale: FilterParams = field(default_factory=lambda: POSE_FILTER)
+    landmarks: FilterParams = field(default_factory=lambda: POSITION_FILTER)
 
     def __post_init__(self) -> None:
         for name in SMOOTHED_QUANTITIES:
-            if not isinstance(getattr(self, name), OneEuroParams):
-                raise InputError(f"{name} must be OneEuroParams, got {getattr(self, name)!r}")
+            if not isinstance(getattr(self, name), OneEuroParams | AlphaBetaParams):
+                raise InputError(
+                    f"{name} must be OneEuroParams or AlphaBetaParams, got {getattr(self, name)!r}"
+                )
 
     def to_dict(self) -> dict:
+        """JSON-ready: per quantity its filter (``"filter": "one_euro" | "alpha_beta"``) and parameters."""
         return {
             "enabled": self.enabled,
-            **{name: vars(getattr(self, name)).copy() for name in SMOOTHED_QUANTITIES},
+            **{
+                name: {"filter": filter_kind(getattr(self, name)), **vars(getattr(self, name))}
+                for name in SMOOTHED_QUANTITIES
+            },
         }
 
 
@@ -147,10 +195,10 @@ class HeadSmoother:
 
     def __init__(self, *, options: SmoothingOptions, dense: Mapping[str, np.ndarray] | None = None) -> None:
         self.options, self.dense = options, dense
-        self.rotation = OneEuroFilter(options.rotation)
-        self.translation = OneEuroFilter(options.translation)
-        self.scale = OneEuroFilter(options.scale)
-        self.landmarks = OneEuroFilter(options.landmarks, vector_axis=-1)
+        self.rotation = make_filter(options.rotation)
+        self.translation = make_filter(options.translation)
+        self.scale = make_filter(options.scale)
+        self.landmarks = make_filter(options.landmarks, vector_axis=-1)
 
     def reset(self) -> None:
         for f in (self.rotation, self.translation, self.scale, self.landmarks):

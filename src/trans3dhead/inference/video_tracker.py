@@ -104,7 +104,7 @@ class VideoTracker:
     Args:
         aligner: the :class:`~trans3dhead.inference.predictor.HeadAligner` (its detector finds new heads).
         tracking: detection interval, matching and track ending (:class:`TrackerOptions`).
-        smoothing: the One Euro filters (:class:`SmoothingOptions`).
+        smoothing: the per-quantity filters (:class:`SmoothingOptions`).
         fps: frame rate used for frames given without a timestamp.
         detector: finds new heads instead of the aligner's detector (e.g. the ground-truth boxes of a
             synthetic video, through a :class:`~trans3dhead.inference.detector.BoxesDetector`).
