@@ -17,6 +17,7 @@ predictions are redone.
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import importlib.util
 import json
@@ -157,12 +158,44 @@ def _generate(out: Path, settings: DemoSettings, log: Callable[[str], None]) -> 
     return counts
 
 
-def _train(run_dir: Path, overrides: list[str], log: Callable[[str], None]) -> dict[str, Any]:
+#: Beside a demo run: the SHA-256 of the checkpoint it was fine-tuned from ("none": from ImageNet weights).
+START_MARK = "start_checkpoint.sha256"
+
+
+def _fingerprint(start: Path | None) -> str:
+    if start is None:
+        return "none"
+    return hashlib.sha256(start.read_bytes()).hexdigest()
+
+
+def _set_aside_if_other_start(run_dir: Path, start: Path | None, log: Callable[[str], None]) -> None:
+    """A run fine-tuned from another start checkpoint (e.g. before the shipped model was updated, which
+    keeps its file name) is moved aside, not reused and not deleted."""
+    mark = run_dir / START_MARK
+    if not (run_dir / "last.pt").is_file():
+        return
+    recorded = mark.read_text(encoding="utf-8").strip() if mark.is_file() else "unknown"
+    if recorded == _fingerprint(start):
+        return
+    aside = run_dir.with_name(f"{run_dir.name}_from_{recorded[:12]}")
+    suffix = 1
+    while aside.exists():
+        aside, suffix = run_dir.with_name(f"{run_dir.name}_from_{recorded[:12]}_{suffix}"), suffix + 1
+    run_dir.rename(aside)
+    log(f"  {run_dir} was trained from another start checkpoint: moved to {aside}; training anew")
+
+
+def _train(
+    run_dir: Path, overrides: list[str], start: Path | None, log: Callable[[str], None]
+) -> dict[str, Any]:
     from trans3dhead.checkpoint import load_checkpoint
     from trans3dhead.config import config_to_dict, load_config
     from trans3dhead.engine.fit import fit
 
     config = load_config(None, overrides)
+    _set_aside_if_other_start(run_dir, start, log)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / START_MARK).write_text(_fingerprint(start) + "\n", encoding="utf-8")
     resume = (run_dir / "last.pt").is_file()
     if resume:
         saved = load_checkpoint(run_dir / "last.pt")
@@ -276,7 +309,7 @@ def run_demo(
         "fine-tuning it on this benchmark's training split (CPU)"
         if start is not None
         else "training Trans3DHead (MobileNetV2, CPU)",
-        lambda: _train(run_dir, _overrides(settings, data), log),
+        lambda: _train(run_dir, _overrides(settings, data), start, log),
     )
     checkpoint = run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "last.pt"
     summary["test_metrics"] = step(
@@ -365,8 +398,9 @@ def _how_trained(summary: dict[str, Any]) -> str:
         return (
             "that started from the checkpoint shipped with trans3dhead (<code>"
             f"{html.escape(Path(summary['start']).name)}</code>, pretrained on a separate synthetic "
-            "benchmark in two stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
-            "<code>demo_pretrain_stage2.yaml</code>) and was fine-tuned here for "
+            "benchmark in three stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
+            "<code>demo_pretrain_stage2.yaml</code> and <code>demo_pretrain_stage3.yaml</code>) and was "
+            "fine-tuned here for "
             f"{epochs} epochs on the CPU"
         )
     return f"trained here from ImageNet weights for {epochs} epochs on the CPU"

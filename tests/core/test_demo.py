@@ -62,6 +62,17 @@ def test_demo_starts_from_a_slim_checkpoint_and_fine_tunes(tmp_path, capsys):
     before = json.loads((out / "eval_start" / "metrics.json").read_text())["results"]
     after = json.loads((again / "metrics.json").read_text())["results"]
     assert after == pytest.approx(before, rel=1e-5)  # another batch size: float rounding only
+    # the start checkpoint changes under the same name (an updated shipped model): the run is set aside
+    capsys.readouterr()
+    assert main(["demo", "--tiny", "--start", str(slim), "--out", str(out)]) == 0
+    assert "training already complete" in capsys.readouterr().err  # same start: reused
+    stored["model"]["param_branch.offset"] += 1.0
+    torch.save(stored, slim)
+    assert main(["demo", "--tiny", "--start", str(slim), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "trained from another start checkpoint" in err and "training already complete" not in err
+    (aside,) = out.glob("run_from_*")
+    assert (aside / "last.pt").is_file() and (out / "run" / "last.pt").is_file()  # nothing lost
 
 
 def test_init_from_refuses_other_architectures(tmp_path):

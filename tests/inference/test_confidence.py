@@ -161,6 +161,8 @@ def test_the_shipped_model_is_less_confident_on_the_back_of_the_head(tmp_path):
             confidence[entry["attributes"]["pose"]].append(head.confidence)
     assert len(confidence["front"]) >= 10 and len(confidence["atypical"]) >= 10
     assert np.mean(confidence["atypical"]) < np.mean(confidence["front"]) - 0.2
-    assert np.mean([c < FAILURE_BELOW for c in confidence["atypical"]]) > np.mean(
-        [c < FAILURE_BELOW for c in confidence["front"]]
-    )
+    # the least confident frames are back-of-the-head ones (the session-5 model flags none of these frames
+    # as failures: its lowest confidence here is 0.59; on the static test split it flags 13% of the atypical
+    # heads and 5% of the frontal ones, docs/inference.md)
+    ranked = sorted((c, pose) for pose, values in confidence.items() for c in values)
+    assert all(pose == "atypical" for _, pose in ranked[:10])
