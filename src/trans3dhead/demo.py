@@ -138,24 +138,45 @@ def _overrides(settings: DemoSettings, data_root: Path) -> list[str]:
     ]
 
 
-def _generate(out: Path, settings: DemoSettings, log: Callable[[str], None]) -> dict[str, Any]:
+def _generate(out: Path, settings: DemoSettings, log: Callable[[str], None]) -> tuple[dict[str, Any], bool]:
+    """Generate (or complete) the benchmark: (split sizes, whether an older one was moved aside)."""
     from trans3dhead.data.synthetic import SceneOptions, generate_dataset
+    from trans3dhead.data.synthetic.store import OtherSettingsError
     from trans3dhead.flame import embedded_assets
 
     counts = {"train": settings.train_items, "val": settings.val_items, "test": settings.test_items}
-    done = 0
-    for _ in generate_dataset(
-        out,
-        assets=embedded_assets(),
-        counts=counts,
-        seed=settings.seed,
-        options=SceneOptions(size=settings.image_size, focal_range=settings.focal_range),
-        workers=max(1, settings.workers),
-    ):
-        done += 1
-        if done % 200 == 0:
-            log(f"  generated {done} / {sum(counts.values())} images")
-    return counts
+
+    def generate() -> None:
+        done = 0
+        for _ in generate_dataset(
+            out,
+            assets=embedded_assets(),
+            counts=counts,
+            seed=settings.seed,
+            options=SceneOptions(size=settings.image_size, focal_range=settings.focal_range),
+            workers=max(1, settings.workers),
+        ):
+            done += 1
+            if done % 200 == 0:
+                log(f"  generated {done} / {sum(counts.values())} images")
+
+    try:
+        generate()
+    except OtherSettingsError as exc:  # made by another version (settings or head model): keep it, start anew
+        aside = _free_name(out.with_name(f"{out.name}_previous"))
+        out.rename(aside)
+        log(f"  {exc}: moved it to {aside}; generating anew")
+        generate()
+        return counts, True
+    return counts, False
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path_1``, ``path_2``... whichever does not exist yet."""
+    candidate, suffix = path, 1
+    while candidate.exists():
+        candidate, suffix = path.with_name(f"{path.name}_{suffix}"), suffix + 1
+    return candidate
 
 
 #: Beside a demo run: the SHA-256 of the checkpoint it was fine-tuned from ("none": from ImageNet weights).
@@ -177,10 +198,7 @@ def _set_aside_if_other_start(run_dir: Path, start: Path | None, log: Callable[[
     recorded = mark.read_text(encoding="utf-8").strip() if mark.is_file() else "unknown"
     if recorded == _fingerprint(start):
         return
-    aside = run_dir.with_name(f"{run_dir.name}_from_{recorded[:12]}")
-    suffix = 1
-    while aside.exists():
-        aside, suffix = run_dir.with_name(f"{run_dir.name}_from_{recorded[:12]}_{suffix}"), suffix + 1
+    aside = _free_name(run_dir.with_name(f"{run_dir.name}_from_{recorded[:12]}"))
     run_dir.rename(aside)
     log(f"  {run_dir} was trained from another start checkpoint: moved to {aside}; training anew")
 
@@ -290,9 +308,13 @@ def run_demo(
         timings[name] = round(time.perf_counter() - start_time, 1)
         return value
 
-    summary["dataset"] = step(
+    summary["dataset"], regenerated = step(
         "synth", "generating the synthetic benchmark", lambda: _generate(data, settings, log)
     )
+    if regenerated and run_dir.is_dir():  # trained on the data just set aside: set it aside as well
+        aside = _free_name(run_dir.with_name(f"{run_dir.name}_previous"))
+        run_dir.rename(aside)
+        log(f"  the fine-tuning on that data moved to {aside}")
     problems = step(
         "check", "checking it", lambda: [p for s in ("train", "val", "test") for p in check_split(data, s)]
     )

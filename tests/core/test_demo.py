@@ -26,6 +26,17 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     assert sum(p.startswith("synthetic_") for p in pictures) == 2 and "grace_hopper.png" in pictures
     assert all((out / "pictures" / p).is_file() for p in pictures)
     assert "training already complete" in capsys.readouterr().err
+    # data made by another version of the head model (its manifest differs): set aside with its fine-tuning
+    manifest = out / "data" / ".synth" / "manifest.json"
+    settings = json.loads(manifest.read_text())
+    settings["model"]["sha256"] = "0" * 16
+    manifest.write_text(json.dumps(settings))
+    assert main(["demo", "--tiny", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "generated with other settings" in err and "generating anew" in err
+    assert "training already complete" not in err
+    assert (out / "data_previous" / ".synth" / "manifest.json").is_file()
+    assert (out / "run_previous" / "last.pt").is_file() and (out / "run" / "last.pt").is_file()
 
 
 def test_demo_bad_arguments(capsys):

@@ -49,6 +49,10 @@ def _ends_like_png(path: Path) -> bool:
         return handle.read() == PNG_END
 
 
+class OtherSettingsError(InputError):
+    """The output folder holds a synthetic dataset generated with other settings (or another head model)."""
+
+
 def item_id(split: str, index: int) -> str:
     """Item ids: ``<split>_<index>`` with at least six digits (``train_000042``)."""
     return f"{split}_{index:06d}"
@@ -113,8 +117,8 @@ class DatasetStore:
         """Create the root or check that it holds a synthetic dataset made with the same ``settings``.
 
         Raises:
-            ValueError: the root is a file, holds a dataset this generator did not make, or was made
-                with different settings (the message lists them).
+            InputError: the root is a file or holds a dataset this generator did not make.
+            OtherSettingsError: it was made with different settings (the message lists them).
         """
         if self.root.exists() and not self.root.is_dir():
             raise InputError(f"OUT {self.root} is a file, not a directory")
@@ -124,7 +128,7 @@ class DatasetStore:
             changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
             if changed:
                 details = ", ".join(f"{k}: {previous.get(k)!r} -> {settings.get(k)!r}" for k in changed)
-                raise InputError(
+                raise OtherSettingsError(
                     f"OUT {self.root} was generated with other settings ({details}); resume with the same "
                     "settings or choose a new directory"
                 )

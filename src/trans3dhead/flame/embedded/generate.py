@@ -18,6 +18,7 @@ import logging
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from trans3dhead.errors import InputError
 from trans3dhead.flame.embedded.albedo import REGION_NAMES, vertex_albedo, vertex_regions
@@ -128,6 +129,13 @@ def generate_head_model(
     num_shape = _check_int("num_shape", num_shape, *_LIMITS["num_shape"])
     num_expression = _check_int("num_expression", num_expression, *_LIMITS["num_expression"])
     seed = _check_int("seed", seed, 0, None)
+    # one BLAS thread: a multi-threaded BLAS sums in another order, and the model's bytes (and the content
+    # hash that guards synthetic datasets) would depend on OMP_NUM_THREADS
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _generate(target, num_shape, num_expression, seed)
+
+
+def _generate(target: int, num_shape: int, num_expression: int, seed: int) -> tuple[dict, dict]:
     start = time.perf_counter()
     context = HeadContext()
     mesh = build_head_mesh(context, spacing=_solve_spacing(context, target))
