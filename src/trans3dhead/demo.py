@@ -189,14 +189,15 @@ def _fingerprint(start: Path | None) -> str:
     return hashlib.sha256(start.read_bytes()).hexdigest()
 
 
-def _set_aside_if_other_start(run_dir: Path, start: Path | None, log: Callable[[str], None]) -> None:
-    """A run fine-tuned from another start checkpoint (e.g. before the shipped model was updated, which
-    keeps its file name) is moved aside, not reused and not deleted."""
+def _set_aside_if_other_start(run_dir: Path, fingerprint: str, log: Callable[[str], None]) -> None:
+    """A run fine-tuned from another start checkpoint (``fingerprint``: :func:`_fingerprint` of this one;
+    e.g. before the shipped model was updated, which keeps its file name) is moved aside, not reused and
+    not deleted."""
     mark = run_dir / START_MARK
     if not (run_dir / "last.pt").is_file():
         return
     recorded = mark.read_text(encoding="utf-8").strip() if mark.is_file() else "unknown"
-    if recorded == _fingerprint(start):
+    if recorded == fingerprint:
         return
     aside = _free_name(run_dir.with_name(f"{run_dir.name}_from_{recorded[:12]}"))
     run_dir.rename(aside)
@@ -211,9 +212,10 @@ def _train(
     from trans3dhead.engine.fit import fit
 
     config = load_config(None, overrides)
-    _set_aside_if_other_start(run_dir, start, log)
+    fingerprint = _fingerprint(start)
+    _set_aside_if_other_start(run_dir, fingerprint, log)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / START_MARK).write_text(_fingerprint(start) + "\n", encoding="utf-8")
+    (run_dir / START_MARK).write_text(fingerprint + "\n", encoding="utf-8")
     resume = (run_dir / "last.pt").is_file()
     if resume:
         saved = load_checkpoint(run_dir / "last.pt")
@@ -447,7 +449,7 @@ def _pretrain_curves(out: Path, summary: dict[str, Any]) -> str:
         return ""
     shutil.copyfile(curves, out / "pretrain_curves.png")
     return (
-        "<p>Pretraining of the shipped model, its second stage (validation on its own synthetic "
+        "<p>Pretraining of the shipped model, its last stage (validation on its own synthetic "
         "benchmark):</p>"
         '<p><img src="pretrain_curves.png" alt="pretraining curves" style="max-width:100%"></p>'
     )

@@ -134,17 +134,28 @@ def test_bad_parameters(kwargs, message):
         OneEuroParams(**kwargs)
 
 
-def test_bad_samples():
-    f = OneEuroFilter(OneEuroParams())
+@pytest.mark.parametrize(
+    "make, params",
+    [(OneEuroFilter, OneEuroParams()), (AlphaBetaFilter, AlphaBetaParams())],
+    ids=["one_euro", "alpha_beta"],
+)
+def test_bad_samples(make, params):
+    f = make(params)
     f(np.zeros(2), 1.0)
-    with pytest.raises(ValueError, match="timestamps must increase"):
-        f(np.zeros(2), 1.0)
+    for earlier in (1.0, 0.5):
+        with pytest.raises(ValueError, match="timestamps must increase"):
+            f(np.zeros(2), earlier)
     with pytest.raises(ValueError, match="differs from the first sample"):
         f(np.zeros(3), 2.0)
-    with pytest.raises(ValueError, match="non-finite"):
-        f(np.array([np.nan, 0.0]), 3.0)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="non-finite"):
+            f(np.array([bad, 0.0]), 3.0)
+    with pytest.raises(ValueError, match="speed_scale must be positive"):
+        f(np.zeros(2), 3.0, speed_scale=0.0)
     f.reset()
     np.testing.assert_array_equal(f(np.ones(3), 0.0), np.ones(3))
+    with pytest.raises(ValueError, match="vector_axis"):
+        make(params, vector_axis=0)
 
 
 # ---------------------------------------------------------------------------------------- alpha-beta
@@ -210,17 +221,7 @@ def test_alpha_beta_bad_parameters(kwargs, message):
         AlphaBetaParams(**kwargs)
 
 
-def test_alpha_beta_bad_samples():
-    f = AlphaBetaFilter(AlphaBetaParams())
-    f(np.zeros(2), 1.0)
-    with pytest.raises(ValueError, match="timestamps must increase"):
-        f(np.zeros(2), 0.5)
-    with pytest.raises(ValueError, match="differs from the first sample"):
-        f(np.zeros(3), 2.0)
-    with pytest.raises(ValueError, match="non-finite"):
-        f(np.array([np.inf, 0.0]), 3.0)
-    with pytest.raises(ValueError, match="vector_axis"):
-        AlphaBetaFilter(AlphaBetaParams(), vector_axis=0)
+def test_make_filter_picks_the_filter_by_the_parameters_type():
     with pytest.raises(InputError, match="OneEuroParams or AlphaBetaParams"):
         make_filter({"alpha": 0.5})
     assert isinstance(make_filter(AlphaBetaParams()), AlphaBetaFilter)

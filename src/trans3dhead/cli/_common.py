@@ -84,8 +84,8 @@ def add_video_args(parser: argparse.ArgumentParser) -> None:
         help="keep a track's own prediction when a detection matches it (default: take the detection's)",
     )
     smooth = parser.add_argument_group(
-        "video smoothing (defaults: One Euro filters on rotation and scale, alpha-beta filters on "
-        "translation and landmarks; docs/video.md)"
+        "video smoothing (defaults: alpha-beta filters on every quantity; One Euro filters on request; "
+        "docs/video.md)"
     )
     smooth.add_argument("--no-smoothing", action="store_true", help="report the network's values unfiltered")
     smooth.add_argument(

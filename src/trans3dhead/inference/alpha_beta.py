@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trans3dhead.errors import InputError
+from trans3dhead.inference.one_euro import checked_sample, time_step
 
 __all__ = ["AlphaBetaParams", "AlphaBetaFilter"]
 
@@ -100,19 +101,11 @@ class AlphaBetaFilter:
 
     def __call__(self, sample: np.ndarray, timestamp: float, *, speed_scale: float = 1.0) -> np.ndarray:
         """Filter one sample taken at ``timestamp`` seconds (strictly after the previous one)."""
-        z = np.asarray(sample, dtype=np.float64)
-        if not np.isfinite(z).all():
-            raise ValueError("the alpha-beta filter got a non-finite sample")
-        if not speed_scale > 0:
-            raise ValueError(f"speed_scale must be positive, got {speed_scale!r}")
+        z = checked_sample(sample, speed_scale, name="alpha-beta")
         if self._value is None:
             self._time, self._value, self._velocity = float(timestamp), z.copy(), np.zeros_like(z)
             return z.copy()
-        if z.shape != self._value.shape:
-            raise ValueError(f"sample shape {z.shape} differs from the first sample's {self._value.shape}")
-        dt = float(timestamp) - self._time
-        if not dt > 0:
-            raise ValueError(f"timestamps must increase: {timestamp} after {self._time}")
+        dt = time_step(z, self._value, timestamp, self._time)
         predicted = self._value + self._velocity * dt
         residual = z - predicted
         self._value = predicted + self.params.alpha * residual

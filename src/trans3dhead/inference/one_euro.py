@@ -34,7 +34,7 @@ import numpy as np
 
 from trans3dhead.errors import InputError
 
-__all__ = ["OneEuroParams", "OneEuroFilter", "smoothing_factor"]
+__all__ = ["OneEuroParams", "OneEuroFilter", "smoothing_factor", "checked_sample", "time_step"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,27 @@ def smoothing_factor(cutoff: np.ndarray | float, dt: float) -> np.ndarray | floa
     return r / (1.0 + r)
 
 
+def checked_sample(sample: np.ndarray, speed_scale: float, *, name: str) -> np.ndarray:
+    """``sample`` as float64, checked (finite values, positive ``speed_scale``) for the filter ``name``."""
+    x = np.asarray(sample, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError(f"the {name} filter got a non-finite sample")
+    if not speed_scale > 0:
+        raise ValueError(f"speed_scale must be positive, got {speed_scale!r}")
+    return x
+
+
+def time_step(x: np.ndarray, first: np.ndarray, timestamp: float, previous: float) -> float:
+    """Seconds since the previous sample, checking that ``x`` has the first sample's shape and that time
+    moves forward."""
+    if x.shape != first.shape:
+        raise ValueError(f"sample shape {x.shape} differs from the first sample's {first.shape}")
+    dt = float(timestamp) - previous
+    if not dt > 0:
+        raise ValueError(f"timestamps must increase: {timestamp} after {previous}")
+    return dt
+
+
 class OneEuroFilter:
     """A stateful One Euro filter for a stream of arrays of one shape.
 
@@ -111,22 +132,14 @@ class OneEuroFilter:
         ``speed_scale`` divides the speed before ``beta`` applies (e.g. the head's size in pixels, so that
         ``beta`` is in Hz per head size per second whatever the image resolution).
         """
-        x = np.asarray(sample, dtype=np.float64)
-        if not np.isfinite(x).all():
-            raise ValueError("the One Euro filter got a non-finite sample")
-        if not speed_scale > 0:
-            raise ValueError(f"speed_scale must be positive, got {speed_scale!r}")
+        x = checked_sample(sample, speed_scale, name="One Euro")
         if not self._stages:
             self._time, self._raw = float(timestamp), x.copy()
             self._stages = [x.copy() for _ in range(self.params.order)]
             self._speed = np.zeros_like(x)
             self._output = x.copy()
             return x.copy()
-        if x.shape != self._raw.shape:
-            raise ValueError(f"sample shape {x.shape} differs from the first sample's {self._raw.shape}")
-        dt = float(timestamp) - self._time
-        if not dt > 0:
-            raise ValueError(f"timestamps must increase: {timestamp} after {self._time}")
+        dt = time_step(x, self._raw, timestamp, self._time)
         p = self.params
         speed = (x - self._raw) / dt
         self._speed = self._speed + smoothing_factor(p.d_cutoff, dt) * (speed - self._speed)
