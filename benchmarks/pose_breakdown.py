@@ -1,0 +1,180 @@
+"""Where a model's pose error comes from, on an evaluated synthetic (or DAD-3DHeads val) split.
+
+Reads the folder ``trans3dhead eval`` writes (``gt.json``: the GT with model-view matrices and
+attributes; ``submission.json``: the predicted rotations) and prints, per pose subset and overall:
+
+* the benchmark's pose error ``||I - R_pred R_gt^T||_F`` (mean, median, share above 0.5 = 20 degrees);
+* the pose error against the *appearance* rotation ``Q R_gt``, where ``Q`` turns the ray from the camera
+  to the head centre onto the optical axis.  A crop-based model sees the head along that ray, not along
+  the axis: if its error came from not knowing where the crop sat in the image (the perspective
+  ambiguity, docs/synthetic.md), its error against ``Q R_gt`` would be much lower than against ``R_gt``;
+* the off-axis angle of the head (degrees) and the pose error that angle alone would cost
+  (``||I - Q||_F``: a model that reads the appearance perfectly and ignores the crop position);
+* the RMS of the residual rotation ``R_pred R_gt^T`` about the camera's x (pitch), y (yaw) and z (roll)
+  axes, in degrees, over the items under 0.5 (the gross errors would swamp it), and its mean (a bias);
+* a second table over the front and sided heads (the face in view) by image attribute: quality,
+  occlusions, standard light, and ``clipped`` (the head box touches the image border: a head partly
+  outside the picture).
+
+    .venv/bin/python benchmarks/pose_breakdown.py runs/demo/eval [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from trans3dhead.metrics._jsonio import read_json
+from trans3dhead.metrics.pose import gt_pose_rotation, pose_error
+
+GROSS = 0.5  # pose error of a 20.4 degree rotation
+
+
+def ray_alignment(centre: np.ndarray) -> np.ndarray:
+    """(3,) head centre in the image-aligned camera frame (x right, y down, z away) -> the rotation (3, 3)
+    taking its direction onto the optical axis (0, 0, 1), about their common normal."""
+    direction = centre / np.linalg.norm(centre)
+    axis = np.cross(direction, [0.0, 0.0, 1.0])
+    sine, cosine = np.linalg.norm(axis), direction[2]
+    if sine < 1e-12:
+        return np.eye(3)
+    return Rotation.from_rotvec(axis / sine * np.arctan2(sine, cosine)).as_matrix()
+
+
+def item_rows(gt: list[dict], submission: dict[str, dict]) -> list[dict]:
+    """One row per GT item: subset, pose error, error against the appearance rotation, off-axis angle,
+    the off-axis angle's own pose error and the residual rotation vector (degrees, camera axes)."""
+    rows = []
+    for entry in gt:
+        item_id = entry["id"]
+        if item_id not in submission:
+            raise KeyError(f"submission.json has no prediction for {item_id!r} (gt.json lists it)")
+        model_view = np.asarray(entry["model_view_matrix"], np.float64)
+        r_gt = gt_pose_rotation(model_view)
+        centre = model_view[:3, 3] * np.array([1.0, -1.0, -1.0])  # OpenGL -> image-aligned camera frame
+        if centre[2] <= 0:
+            raise ValueError(f"{item_id}: model_view_matrix puts the head centre {centre} behind the camera")
+        q = ray_alignment(centre)
+        r_pred = np.asarray(submission[item_id]["rotation_matrix"], np.float64)
+        rows.append(
+            {
+                "subset": (entry.get("attributes") or {}).get("pose", "all"),
+                "error": float(pose_error(r_pred, r_gt)),
+                "error_appearance": float(pose_error(r_pred, q @ r_gt)),
+                "off_axis_deg": float(np.degrees(np.arccos(centre[2] / np.linalg.norm(centre)))),
+                "off_axis_error": float(pose_error(q, np.eye(3))),
+                "residual_deg": Rotation.from_matrix(r_pred @ r_gt.T).as_rotvec(degrees=True).tolist(),
+            }
+        )
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict[str, float]:
+    error = np.array([r["error"] for r in rows])
+    small = np.array([r["residual_deg"] for r in rows if r["error"] <= GROSS]).reshape(-1, 3)
+    rms = np.sqrt((small**2).mean(axis=0)) if len(small) else np.full(3, np.nan)
+    bias = small.mean(axis=0) if len(small) else np.full(3, np.nan)
+    return {
+        "count": len(rows),
+        "error": float(error.mean()),
+        "median": float(np.median(error)),
+        "gross_share": float((error > GROSS).mean()),
+        "error_appearance": float(np.mean([r["error_appearance"] for r in rows])),
+        "off_axis_deg": float(np.mean([r["off_axis_deg"] for r in rows])),
+        "off_axis_error": float(np.mean([r["off_axis_error"] for r in rows])),
+        "rms_pitch_yaw_roll_deg": [round(float(v), 3) for v in rms],
+        "bias_pitch_yaw_roll_deg": [round(float(v), 3) for v in bias],
+    }
+
+
+ATTRIBUTES = ("quality", "occlusions", "standard light")
+
+
+def clipped(entry: dict) -> bool:
+    """Whether the head box ``[x, y, w, h]`` touches the border of the (square) image."""
+    x, y, w, h = entry["bbox"]
+    size = entry["image_height"]
+    return min(x, y) <= 0.5 or max(x + w, y + h) >= size - 0.5
+
+
+def _read(eval_dir: Path) -> tuple[list[dict], list[dict]]:
+    gt = read_json(eval_dir / "gt.json", what="GT file (trans3dhead eval's gt.json)")
+    submission = read_json(eval_dir / "submission.json", what="submission (trans3dhead eval's output)")
+    return gt, item_rows(gt, submission)
+
+
+def breakdown(eval_dir: Path) -> dict[str, dict[str, float]]:
+    """Subset name (and ``all``) -> :func:`summarise` of its items."""
+    _, rows = _read(eval_dir)
+    subsets = sorted({r["subset"] for r in rows})
+    table = {name: summarise([r for r in rows if r["subset"] == name]) for name in subsets if name != "all"}
+    table["all"] = summarise(rows)
+    return table
+
+
+def by_attribute(eval_dir: Path) -> dict[str, dict[str, float]]:
+    """``attribute=value`` -> (count, mean, median, share over 0.5) over the front and sided items."""
+    gt, rows = _read(eval_dir)
+    groups: dict[str, list[float]] = {}
+    for entry, row in zip(gt, rows, strict=True):
+        if row["subset"] not in ("front", "sided"):
+            continue
+        attributes = entry.get("attributes") or {}
+        keys = [f"{name}={attributes[name]}" for name in ATTRIBUTES if name in attributes]
+        if "bbox" in entry and "image_height" in entry:
+            keys.append(f"clipped={str(clipped(entry)).lower()}")
+        for key in keys:
+            groups.setdefault(key, []).append(row["error"])
+    return {
+        key: {
+            "count": len(errors),
+            "error": float(np.mean(errors)),
+            "median": float(np.median(errors)),
+            "gross_share": float(np.mean(np.array(errors) > GROSS)),
+        }
+        for key, errors in sorted(groups.items())
+    }
+
+
+def markdown(table: dict[str, dict[str, float]]) -> str:
+    lines = [
+        "| subset | n | pose error | median | > 0.5 | vs appearance | off-axis (deg) | off-axis alone "
+        "| RMS pitch / yaw / roll (deg) | bias pitch / yaw / roll |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, s in table.items():
+        rms = " / ".join(f"{v:.1f}" for v in s["rms_pitch_yaw_roll_deg"])
+        bias = " / ".join(f"{v:+.1f}" for v in s["bias_pitch_yaw_roll_deg"])
+        lines.append(
+            f"| {name} | {s['count']} | {s['error']:.3f} | {s['median']:.3f} | {s['gross_share']:.1%} "
+            f"| {s['error_appearance']:.3f} | {s['off_axis_deg']:.2f} | {s['off_axis_error']:.3f} "
+            f"| {rms} | {bias} |"
+        )
+    return "\n".join(lines)
+
+
+def attribute_markdown(table: dict[str, dict[str, float]]) -> str:
+    lines = ["| front and sided heads | n | pose error | median | > 0.5 |", "|---|---|---|---|---|"]
+    for key, s in table.items():
+        share = f"{s['gross_share']:.1%}"
+        lines.append(f"| {key} | {s['count']} | {s['error']:.3f} | {s['median']:.3f} | {share} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("eval_dir", type=Path, help="a folder by trans3dhead eval (gt.json, submission.json)")
+    parser.add_argument("--json", type=Path, help="also write the table here")
+    args = parser.parse_args()
+    table, attributes = breakdown(args.eval_dir), by_attribute(args.eval_dir)
+    print(markdown(table) + "\n\n" + attribute_markdown(attributes))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"subsets": table, "attributes": attributes}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
