@@ -1,8 +1,8 @@
 """The main job on the embedded default: synthetic benchmark -> train -> evaluate -> predict -> index.html.
 
 By default the model starts from the checkpoint shipped with the package (:data:`SHIPPED_MODEL`, the
-demo's small Trans3DHead pretrained on a separate synthetic benchmark, seed 1; the command that made it is
-in ``benchmarks/experiments/demo_pretrain.yaml``): the demo evaluates it as it is on its own held-out
+demo's small Trans3DHead pretrained on separate synthetic benchmarks, seeds 1 and 2; the commands that made
+it are in ``benchmarks/experiments/demo_pretrain*.yaml``): the demo evaluates it as it is on its own held-out
 test split, fine-tunes it on its own training split, and evaluates again.  ``--from-scratch`` trains
 from ImageNet weights instead.
 
@@ -422,8 +422,9 @@ def _how_trained(summary: dict[str, Any]) -> str:
         return (
             "that started from the checkpoint shipped with trans3dhead (<code>"
             f"{html.escape(Path(summary['start']).name)}</code>, pretrained on a separate synthetic "
-            "benchmark in three stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
-            "<code>demo_pretrain_stage2.yaml</code> and <code>demo_pretrain_stage3.yaml</code>) and was "
+            "benchmark in four stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
+            "<code>demo_pretrain_stage2.yaml</code>, <code>demo_pretrain_stage3.yaml</code> and "
+            "<code>demo_pretrain_stage4.yaml</code>) and was "
             "fine-tuned here for "
             f"{epochs} epochs on the CPU"
         )

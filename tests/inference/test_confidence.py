@@ -160,9 +160,12 @@ def test_the_shipped_model_is_less_confident_on_the_back_of_the_head(tmp_path):
             (head,) = aligner.predict(read_image(tmp_path / entry["img_path"]), [entry["bbox"]])
             confidence[entry["attributes"]["pose"]].append(head.confidence)
     assert len(confidence["front"]) >= 10 and len(confidence["atypical"]) >= 10
-    assert np.mean(confidence["atypical"]) < np.mean(confidence["front"]) - 0.2
-    # the least confident frames are back-of-the-head ones (the session-5 model flags none of these frames
-    # as failures: its lowest confidence here is 0.59; on the static test split it flags 13% of the atypical
-    # heads and 5% of the frontal ones, docs/inference.md)
+    # the gap depends on the model: session 5's shipped model 0.2 and more, session 6's (which reads the
+    # back of the head better, so its two landmark sources agree more there) 0.07: atypical mean 0.909,
+    # lowest 0.77, against front 0.981, lowest 0.977
+    assert np.mean(confidence["atypical"]) < np.mean(confidence["front"]) - 0.05
+    # the least confident frames are back-of-the-head ones (neither model flags any of these frames as a
+    # failure; on the static test split the calibration flags 13% of the atypical heads and 5% of the
+    # frontal ones for session 5's model, docs/inference.md)
     ranked = sorted((c, pose) for pose, values in confidence.items() for c in values)
     assert all(pose == "atypical" for _, pose in ranked[:10])
