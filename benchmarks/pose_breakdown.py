@@ -101,24 +101,23 @@ def clipped(entry: dict) -> bool:
     return min(x, y) <= 0.5 or max(x + w, y + h) >= size - 0.5
 
 
-def _read(eval_dir: Path) -> tuple[list[dict], list[dict]]:
+def read(eval_dir: Path) -> tuple[list[dict], list[dict]]:
+    """The GT entries of ``eval_dir/gt.json`` and their :func:`item_rows` (read once for both tables)."""
     gt = read_json(eval_dir / "gt.json", what="GT file (trans3dhead eval's gt.json)")
     submission = read_json(eval_dir / "submission.json", what="submission (trans3dhead eval's output)")
     return gt, item_rows(gt, submission)
 
 
-def breakdown(eval_dir: Path) -> dict[str, dict[str, float]]:
+def breakdown(rows: list[dict]) -> dict[str, dict[str, float]]:
     """Subset name (and ``all``) -> :func:`summarise` of its items."""
-    _, rows = _read(eval_dir)
     subsets = sorted({r["subset"] for r in rows})
     table = {name: summarise([r for r in rows if r["subset"] == name]) for name in subsets if name != "all"}
     table["all"] = summarise(rows)
     return table
 
 
-def by_attribute(eval_dir: Path) -> dict[str, dict[str, float]]:
+def by_attribute(gt: list[dict], rows: list[dict]) -> dict[str, dict[str, float]]:
     """``attribute=value`` -> (count, mean, median, share over 0.5) over the front and sided items."""
-    gt, rows = _read(eval_dir)
     groups: dict[str, list[float]] = {}
     for entry, row in zip(gt, rows, strict=True):
         if row["subset"] not in ("front", "sided"):
@@ -170,7 +169,8 @@ def main() -> None:
     parser.add_argument("eval_dir", type=Path, help="a folder by trans3dhead eval (gt.json, submission.json)")
     parser.add_argument("--json", type=Path, help="also write the table here")
     args = parser.parse_args()
-    table, attributes = breakdown(args.eval_dir), by_attribute(args.eval_dir)
+    gt, rows = read(args.eval_dir)
+    table, attributes = breakdown(rows), by_attribute(gt, rows)
     print(markdown(table) + "\n\n" + attribute_markdown(attributes))
     if args.json is not None:
         args.json.write_text(json.dumps({"subsets": table, "attributes": attributes}, indent=1) + "\n")

@@ -57,7 +57,8 @@ def test_the_breakdown_separates_an_axis_error_from_the_off_axis_view(tmp_path, 
     gt.append(_entry("c", turn, on_axis, "atypical"))
     predictions = {"a": pitch_error @ turn, "b": appearance @ turn, "c": turn.T}
     folder = _write(tmp_path / "eval", gt, predictions)
-    table = bench.breakdown(folder)
+    gt_read, rows = bench.read(folder)
+    table = bench.breakdown(rows)
 
     ten_degrees = 2.0 * np.sqrt(2.0) * np.sin(np.radians(5.0))  # ||I - R||_F of a 10 degree rotation
     front, sided = table["front"], table["sided"]
@@ -74,7 +75,7 @@ def test_the_breakdown_separates_an_axis_error_from_the_off_axis_view(tmp_path, 
     assert table["all"]["count"] == 3 and table["all"]["gross_share"] == pytest.approx(1 / 3)
 
     # the attribute table: front and sided heads only; b's box touches the left border
-    attributes = bench.by_attribute(folder)
+    attributes = bench.by_attribute(gt_read, rows)
     assert set(attributes) == {"quality=hq", "quality=lq", "clipped=false", "clipped=true"}
     assert attributes["clipped=true"]["count"] == 1 and attributes["quality=lq"]["count"] == 1
     assert attributes["clipped=true"]["error"] == pytest.approx(sided["error"])
@@ -93,4 +94,12 @@ def test_a_missing_prediction_is_named(tmp_path):
     gt = [_entry("a", np.eye(3), np.array([0.0, 0.0, 2.0]), "front")]
     folder = _write(tmp_path / "eval", gt, {})
     with pytest.raises(KeyError, match="no prediction for 'a'"):
-        bench.breakdown(folder)
+        bench.read(folder)
+
+
+def test_a_head_behind_the_camera_is_named(tmp_path):
+    bench = _script()
+    gt = [_entry("a", np.eye(3), np.array([0.0, 0.0, -2.0]), "front")]
+    folder = _write(tmp_path / "eval", gt, {"a": np.eye(3)})
+    with pytest.raises(ValueError, match="a: model_view_matrix puts the head centre .* behind the camera"):
+        bench.read(folder)
