@@ -13,7 +13,10 @@ evaluated on the test split with the benchmark metrics, both landmark sources an
       - {name: dad3dnet, config: configs/cpu/dad3dnet_r18_128.yaml}
       - {name: final, config: configs/cpu/trans3dhead_r18_128.yaml, overrides: [model.marr=fixed]}
 
-Config paths are relative to the spec file.  ``data.cache: true`` decodes and crops the training split
+Config paths are relative to the spec file.  ``data.pose_mix: [near-frontal, wide, anything]`` changes the
+shares of the generator's pose modes (default 0.55 / 0.30 / 0.15; "anything" holds the back views) for
+the whole benchmark, test split included (score a standard split with ``trans3dhead eval``).
+``data.cache: true`` decodes and crops the training split
 once into ``data/cache_train`` (``trans3dhead data cache``) and trains every arm from it
 (``data.cache``: augmentation on the training device), for runs the file loader would slow down (a
 GPU's; see docs/gpu.md).  The budget sets ``data.batch_size``, the epochs and
@@ -40,6 +43,7 @@ import yaml
 
 from trans3dhead import jsonio
 from trans3dhead.config import ConfigError, UniqueKeyLoader, load_config, yaml_error_text
+from trans3dhead.errors import InputError
 
 __all__ = ["ExperimentSpec", "Arm", "load_spec", "run_experiment", "RESULT_KEYS"]
 
@@ -47,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 #: Overall metrics of results.md, in order.
 RESULT_KEYS = ("nme_flame", "nme_branch", "z5_accuracy", "chamfer", "pose_error", "pose_angle_deg")
-_DATA_KEYS = {"train", "val", "test", "image_size", "seed", "focal", "workers", "cache"}
+_DATA_KEYS = {"train", "val", "test", "image_size", "seed", "focal", "workers", "cache", "pose_mix"}
 _BUDGET_KEYS = {"steps", "batch_size", "warmup_steps", "milestones", "val_every_steps"}
 
 
@@ -114,6 +118,7 @@ def load_spec(path: str | Path) -> ExperimentSpec:
         "workers": _positive_int(data, "workers", "data", source, 2),
         "focal": _focal(data.get("focal", [0.9, 4.0]), source),
         "cache": _flag(data, "cache", "data", source),
+        "pose_mix": _pose_mix(data.get("pose_mix"), source),
     }
     budget = {
         "steps": _positive_int(budget, "steps", "budget", source),
@@ -145,6 +150,20 @@ def _focal(value: Any, source: Path) -> tuple[float, float]:
     if not ok or not 0 < value[0] <= value[1]:
         raise _fail(source, f"data.focal must be [low, high] with 0 < low <= high, got {value!r}")
     return float(value[0]), float(value[1])
+
+
+def _pose_mix(value: Any, source: Path) -> tuple[float, float, float] | None:
+    """``data.pose_mix`` (shares of the near-frontal, wide and anything poses; None: the generator's)."""
+    from trans3dhead.data.synthetic.sampling import check_pose_mix
+
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise _fail(source, f"data.pose_mix must be a list [near-frontal, wide, anything], got {value!r}")
+    try:
+        return check_pose_mix(value)
+    except InputError as exc:
+        raise _fail(source, f"data.{exc}") from None
 
 
 def _arms(raw: Any, source: Path) -> tuple[Arm, ...]:
@@ -238,7 +257,8 @@ def _generate(spec: ExperimentSpec, root: Path, log: Callable[[str], None]) -> N
 
     d = spec.data
     counts = {"train": d["train"], "val": d["val"], "test": d["test"]}
-    options = SceneOptions(size=d["image_size"], focal_range=d["focal"])
+    mix = {} if d["pose_mix"] is None else {"pose_mix": d["pose_mix"]}
+    options = SceneOptions(size=d["image_size"], focal_range=d["focal"], **mix)
     made, assets = 0, _benchmark_assets(spec)
     for event in generate_dataset(
         root,
@@ -337,7 +357,8 @@ def results_markdown(spec: ExperimentSpec, records: list[dict[str, Any]], *, har
         f"# Experiment `{spec.name}`",
         "",
         f"- benchmark: synthetic, {d['train']} train / {d['val']} val / {d['test']} test images at "
-        f"{d['image_size']} px, seed {d['seed']}, focal {d['focal'][0]}-{d['focal'][1]} image sizes",
+        f"{d['image_size']} px, seed {d['seed']}, focal {d['focal'][0]}-{d['focal'][1]} image sizes"
+        + ("" if d["pose_mix"] is None else f", pose mix {list(d['pose_mix'])} (near, wide, any)"),
         f"- budget per arm: {b['steps']} optimiser steps x batch {b['batch_size']}, warm-up "
         f"{b['warmup_steps']} steps, lr x gamma at {b['milestones']} of the steps",
         f"- hardware: {hardware}",

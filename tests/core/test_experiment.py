@@ -85,6 +85,21 @@ def test_spec_errors_name_the_key(tmp_path):
     )
     with pytest.raises(ConfigError, match="arm 'a'.*model.marr must be one of"):
         load_spec(path)
+    for mix, message in (
+        ("0.5", r"data\.pose_mix must be a list \[near-frontal, wide, anything\], got 0\.5"),
+        ("[0.5, 0.6, 0.1]", r"data\.pose_mix shares .* must lie in \[0, 1\] and sum to 1"),
+    ):
+        path.write_text(
+            f"data: {{train: 1, val: 1, test: 1, pose_mix: {mix}}}\nbudget: {{steps: 1, batch_size: 1}}\n"
+            f"arms: [{{name: a, config: {config}}}]\n"
+        )
+        with pytest.raises(ConfigError, match=message):
+            load_spec(path)
+    path.write_text(
+        "data: {train: 1, val: 1, test: 1, pose_mix: [0.4, 0.3, 0.3]}\nbudget: {steps: 1, batch_size: 1}\n"
+        f"arms: [{{name: a, config: {config}}}]\n"
+    )
+    assert load_spec(path).data["pose_mix"] == (0.4, 0.3, 0.3)
 
 
 def test_shipped_specs_load():

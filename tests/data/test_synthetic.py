@@ -37,7 +37,10 @@ from trans3dhead.data.synthetic import attributes as rules
 from trans3dhead.data.synthetic.camera import PinholeCamera, model_view_matrix, screen_points
 from trans3dhead.data.synthetic.encoding import annotation_text, format_rows, quantize
 from trans3dhead.data.synthetic.gallery import gt_landmarks, make_gallery
-from trans3dhead.data.synthetic.sampling import sample_light, sample_pose
+from trans3dhead.data.synthetic.sampling import POSE_MIX, check_pose_mix, sample_light, sample_pose
+from trans3dhead.data.synthetic.store import BOOKKEEPING_DIR
+from trans3dhead.data.synthetic.video import VideoOptions, VideoSynthesizer
+from trans3dhead.errors import InputError
 from trans3dhead.flame import embedded_assets
 from trans3dhead.geometry import euler_to_matrix, gt_project, gt_rotation
 from trans3dhead.render import Light
@@ -296,6 +299,53 @@ def test_pose_sampling_covers_the_circle_weighted_to_frontal():
     assert np.histogram(yaw, bins=12, range=(-180, 180))[0].min() > 0  # every 30-degree sector occurs
 
 
+def _reference_pose(rng: np.random.Generator) -> np.ndarray:
+    """The sampler as it was before ``pose_mix`` existed (fixed 0.55 / 0.85 thresholds)."""
+    mode = rng.uniform()
+    if mode < 0.55:
+        roll, pitch, yaw = rng.normal(0.0, 10.0), rng.normal(0.0, 15.0), rng.normal(0.0, 25.0)
+    elif mode < 0.85:
+        roll, pitch, yaw = rng.normal(0.0, 20.0), rng.normal(0.0, 30.0), rng.uniform(-90.0, 90.0)
+    else:
+        roll, pitch, yaw = rng.uniform(-45.0, 45.0), rng.uniform(-70.0, 70.0), rng.uniform(-180.0, 180.0)
+    return np.array([np.clip(roll, -45.0, 45.0), np.clip(pitch, -70.0, 70.0), np.clip(yaw, -180.0, 180.0)])
+
+
+def test_pose_mix_sets_the_mode_shares_and_its_default_draws_as_before():
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(2000):  # existing datasets stay reproducible: the default mix draws the same poses
+        np.testing.assert_array_equal(sample_pose(a), _reference_pose(b))
+    rng = np.random.default_rng(0)
+    yaw = np.array([sample_pose(rng, (0.4, 0.3, 0.3)) for _ in range(4000)])[:, 2]
+    assert 0.12 < np.mean(np.abs(yaw) > 90) < 0.18  # half of the 30% "anything" draws: back views
+    yaw = np.array([sample_pose(rng, (0.0, 0.0, 1.0)) for _ in range(2000)])[:, 2]
+    assert 0.45 < np.mean(np.abs(yaw) > 90) < 0.55
+    yaw = np.array([sample_pose(rng, (1.0, 0.0, 0.0)) for _ in range(2000)])[:, 2]
+    assert np.mean(np.abs(yaw) > 90) < 0.002 and 20 < yaw.std() < 30  # near-frontal only: N(0, 25)
+    assert check_pose_mix([0.4, 0.3, 0.3]) == (0.4, 0.3, 0.3) and SceneOptions().pose_mix == POSE_MIX
+    assert SceneOptions(size=SIZE, pose_mix=[0.2, 0.3, 0.5]).pose_mix == (0.2, 0.3, 0.5)  # JSON lists
+    bad_mixes = ([0.5, 0.5], [0.5, 0.6, 0.1], [-0.1, 0.6, 0.5], [float("nan"), 0.5, 0.5], "abc")
+    bad_mixes += ([True, 0, 0], 3)
+    for bad in bad_mixes:
+        with pytest.raises(InputError, match=r"pose_mix"):
+            SceneOptions(size=SIZE, pose_mix=bad)
+
+
+def test_pose_mix_is_a_dataset_setting(assets, tmp_path, capsys):
+    root = tmp_path / "mix"
+    mixed = SceneOptions(size=SIZE, pose_mix=(0.4, 0.3, 0.3))
+    generate(root, assets, counts={"train": 1}, options=mixed)
+    manifest = json.loads((root / BOOKKEEPING_DIR / "manifest.json").read_text())
+    assert manifest["pose_mix"] == [0.4, 0.3, 0.3]
+    with pytest.raises(InputError, match=r"other settings \(pose_mix: \[0.4, 0.3, 0.3\] -> None\)"):
+        generate(root, assets, counts={"train": 1})
+    plain = tmp_path / "plain"  # the default mix is not written: datasets made before the option resume
+    generate(plain, assets, counts={"train": 1})
+    assert "pose_mix" not in json.loads((plain / BOOKKEEPING_DIR / "manifest.json").read_text())
+    with pytest.raises(InputError, match="pose_mix .* applies to image datasets"):
+        VideoSynthesizer(assets=assets, scene=mixed, video=VideoOptions(frames=3))
+
+
 def test_back_view_item_is_atypical(assets):
     synth = HeadSynthesizer(assets=assets, options=SceneOptions(size=MIN_SIZE))
     items = (synth.generate(item_seed(0, "x", i)) for i in range(300))
@@ -360,6 +410,13 @@ def test_bad_arguments(tmp_path, assets, capsys):
     assert cli_synth.MIN_SIZE == MIN_SIZE  # the CLI's copy (kept import-free for a fast --help)
     assert main(["synth", str(tmp_path / "out")]) == 2
     assert "nothing to generate" in capsys.readouterr().err
+    assert main(["synth", str(tmp_path / "out"), "--train", "1", "--pose-mix", "0.5", "0.6", "0.1"]) == 2
+    assert "pose_mix shares ('near-frontal', 'wide', 'anything') must lie in [0, 1] and sum to 1" in (
+        capsys.readouterr().err
+    )
+    assert main(["synth", str(tmp_path / "out"), "--video", "1", "--pose-mix", "0.4", "0.3", "0.3"]) == 2
+    assert "--pose-mix sets the poses of image datasets" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
     assert main(["synth", str(afile), "--train", "1"]) == 2  # checked before the head model is loaded
     assert f"OUT {afile}: it is a file, not a folder" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"is a file, not a directory"):

@@ -80,6 +80,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="focal length range in image sizes, log-uniform (default 0.9 4: wide angle to tele)",
     )
     p.add_argument(
+        "--pose-mix",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("NEAR", "WIDE", "ANY"),
+        help="shares of the near-frontal, wide and anything poses (the last holds the back views), "
+        "summing to 1 (default 0.55 0.30 0.15; docs/synthetic.md)",
+    )
+    p.add_argument(
         "--supersample", type=_at_least(1), default=1, metavar="N", help="anti-aliasing samples per axis (1)"
     )
     video = p.add_argument_group("videos (--video N)")
@@ -105,6 +114,8 @@ def synth(args: argparse.Namespace) -> int:
         problem = "--video makes a video dataset: give it an OUT of its own, without --train/--val/--test"
     elif args.video and args.workers > 1:
         problem = "--video renders frames in order in one process: leave out --workers"
+    elif args.video and args.pose_mix is not None:
+        problem = "--pose-mix sets the poses of image datasets: a video's poses follow its motion"
     elif not args.video and not any(counts.values()):
         problem = "nothing to generate: give --train, --val and/or --test (or --video)"
     if problem:
@@ -137,7 +148,10 @@ def _run(args: argparse.Namespace, counts: dict[str, int]) -> tuple[int, int, fl
     from trans3dhead.data.synthetic.video import VideoOptions, generate_video_dataset
     from trans3dhead.flame import load_assets
 
-    options = SceneOptions(size=args.size, supersample=args.supersample, focal_range=tuple(args.focal))
+    mix = {} if args.pose_mix is None else {"pose_mix": tuple(args.pose_mix)}
+    options = SceneOptions(
+        size=args.size, supersample=args.supersample, focal_range=tuple(args.focal), **mix
+    )
     assets = load_assets(args.flame, args.aux)
     if args.video:
         video = VideoOptions(

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from trans3dhead.data.synthetic.item import HeadSynthesizer, SceneOptions
+from trans3dhead.data.synthetic.sampling import POSE_MIX
 from trans3dhead.data.synthetic.store import DatasetStore, item_id, model_fingerprint
 from trans3dhead.errors import InputError
 from trans3dhead.flame import FlameAssets
@@ -89,14 +90,18 @@ def _work(task: tuple[str, int]) -> tuple[str, int, dict[str, Any]]:
 
 
 def _settings(assets: FlameAssets, options: SceneOptions, seed: int) -> dict[str, Any]:
-    return {
+    settings = {
         "generator": "trans3dhead synth",
         "format_version": FORMAT_VERSION,
         "seed": seed,
         **asdict(options),
         "focal_range": list(options.focal_range),  # as JSON reads it back
+        "pose_mix": list(options.pose_mix),
         "model": model_fingerprint(assets),
     }
+    if options.pose_mix == POSE_MIX:  # datasets made before the option existed resume unchanged
+        del settings["pose_mix"]
+    return settings
 
 
 def generate_dataset(

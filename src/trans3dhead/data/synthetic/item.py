@@ -19,8 +19,10 @@ from trans3dhead.data.synthetic.appearance import VertexColours
 from trans3dhead.data.synthetic.camera import PinholeCamera, camera_points, model_view_matrix, screen_points
 from trans3dhead.data.synthetic.encoding import MATRIX_DIGITS, VERTEX_DIGITS, annotation_text, quantize
 from trans3dhead.data.synthetic.sampling import (
+    POSE_MIX,
     HeadSample,
     Placement,
+    check_pose_mix,
     sample_head,
     sample_light,
     sample_placement,
@@ -50,6 +52,8 @@ class SceneOptions:
     low_quality_prob: probability that an item is degraded ("lq").
     focal_range: the camera's focal length is ``size * U(low, high)``, log-uniform (default 0.9-4:
         wide angle to tele; see docs/synthetic.md for what the wide end does to an orthographic fit).
+    pose_mix: shares of the near-frontal, wide and anything poses (default :data:`POSE_MIX`, 0.55 /
+        0.30 / 0.15; "anything" holds the back views), summing to 1.
     """
 
     size: int = 256
@@ -57,8 +61,10 @@ class SceneOptions:
     occluder_prob: float = 0.35
     low_quality_prob: float = 0.3
     focal_range: tuple[float, float] = (0.9, 4.0)
+    pose_mix: tuple[float, float, float] = POSE_MIX
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "pose_mix", check_pose_mix(self.pose_mix))
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < MIN_SIZE:
             raise InputError(f"size must be an integer >= {MIN_SIZE} pixels, got {self.size!r}")
         if not isinstance(self.supersample, int) or not 1 <= self.supersample <= 4:
@@ -230,7 +236,12 @@ class HeadSynthesizer:
         """The item of one seed."""
         streams = item_streams(seed)
         model = self.assets.model
-        head = sample_head(streams["head"], num_shape=model.num_shape, num_expression=model.num_expression)
+        head = sample_head(
+            streams["head"],
+            num_shape=model.num_shape,
+            num_expression=model.num_expression,
+            pose_mix=self.options.pose_mix,
+        )
         vertices = self.vertices(head)
         mv, proj = self._camera(streams["camera"], vertices, head)
         screen = screen_points(vertices, mv, proj, self.options.size)

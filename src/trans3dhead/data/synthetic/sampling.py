@@ -11,7 +11,9 @@ its seed.  The distributions (documented in ``docs/synthetic.md``):
 * pose (roll, pitch, yaw) in degrees, weighted towards frontal: 55% near-frontal (yaw ``N(0, 25)``, pitch
   ``N(0, 15)``, roll ``N(0, 10)``), 30% wide (yaw ``U(-90, 90)``, pitch ``N(0, 30)``, roll ``N(0, 20)``),
   15% anything (yaw ``U(-180, 180)`` -- the back of the head included --, pitch ``U(-70, 70)``, roll
-  ``U(-45, 45)``); pitch is clipped to +-70 and roll to +-45.
+  ``U(-45, 45)``); pitch is clipped to +-70 and roll to +-45.  The three shares are :data:`POSE_MIX`;
+  ``pose_mix`` (``SceneOptions.pose_mix``, ``trans3dhead synth --pose-mix``) changes them, e.g. to put
+  more back views into a training set.
 * light: 70% :meth:`Light.random` (white-ish, from the camera's side), 30% non-standard: coloured, harsh
   (grazing, little ambient) or dim / over-bright.
 """
@@ -21,9 +23,11 @@ from __future__ import annotations
 import colorsys
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from trans3dhead.errors import InputError
 from trans3dhead.render import Light
 
 __all__ = [
@@ -31,6 +35,8 @@ __all__ = [
     "Placement",
     "sample_head",
     "sample_pose",
+    "check_pose_mix",
+    "POSE_MIX",
     "sample_placement",
     "sample_light",
     "STRONG_EXPRESSION_PROB",
@@ -42,6 +48,9 @@ STRONG_EXPRESSION_PROB = 0.3
 OPEN_JAW_PROB = 0.25
 NONSTANDARD_LIGHT_PROB = 0.3
 COEFF_CLIP = 3.0
+#: Shares of the pose modes (near-frontal, wide, anything) of :func:`sample_pose`.
+POSE_MIX = (0.55, 0.30, 0.15)
+_POSE_MODES = ("near-frontal", "wide", "anything")
 
 
 @dataclass(frozen=True)
@@ -74,24 +83,45 @@ def _jaw(rng: np.random.Generator) -> np.ndarray:
     return np.array([opening, rng.normal(0.0, 0.02), rng.normal(0.0, 0.02)])
 
 
-def sample_pose(rng: np.random.Generator) -> np.ndarray:
-    """(roll, pitch, yaw) in degrees (see the module docstring)."""
+def check_pose_mix(mix: Any) -> tuple[float, float, float]:
+    """``mix`` as three floats (shares of the near-frontal, wide and anything poses): each in [0, 1],
+    summing to 1 (within 1e-6).  Raises InputError naming the bad value."""
+    try:
+        values = tuple(float(v) for v in mix)
+    except (TypeError, ValueError):
+        raise InputError(f"pose_mix must be three shares {_POSE_MODES}, got {mix!r}") from None
+    if isinstance(mix, (str, bytes)) or len(values) != 3 or any(isinstance(v, bool) for v in mix):
+        raise InputError(f"pose_mix must be three shares {_POSE_MODES}, got {mix!r}")
+    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values) or abs(sum(values) - 1.0) > 1e-6:
+        raise InputError(f"pose_mix shares {_POSE_MODES} must lie in [0, 1] and sum to 1, got {mix!r}")
+    return values  # type: ignore[return-value]
+
+
+def sample_pose(rng: np.random.Generator, mix: tuple[float, float, float] = POSE_MIX) -> np.ndarray:
+    """(roll, pitch, yaw) in degrees (see the module docstring); ``mix``: the modes' shares (checked by
+    :func:`check_pose_mix` where it is set)."""
     mode = rng.uniform()
-    if mode < 0.55:
+    if mode < mix[0]:
         roll, pitch, yaw = rng.normal(0.0, 10.0), rng.normal(0.0, 15.0), rng.normal(0.0, 25.0)
-    elif mode < 0.85:
+    elif mode < 1.0 - mix[2]:  # 0.85 exactly for the default (0.55 + 0.30 is not)
         roll, pitch, yaw = rng.normal(0.0, 20.0), rng.normal(0.0, 30.0), rng.uniform(-90.0, 90.0)
     else:
         roll, pitch, yaw = rng.uniform(-45.0, 45.0), rng.uniform(-70.0, 70.0), rng.uniform(-180.0, 180.0)
     return np.array([np.clip(roll, -45.0, 45.0), np.clip(pitch, -70.0, 70.0), np.clip(yaw, -180.0, 180.0)])
 
 
-def sample_head(rng: np.random.Generator, *, num_shape: int, num_expression: int) -> HeadSample:
+def sample_head(
+    rng: np.random.Generator,
+    *,
+    num_shape: int,
+    num_expression: int,
+    pose_mix: tuple[float, float, float] = POSE_MIX,
+) -> HeadSample:
     """Identity, expression, jaw and pose of one head for a model with the given component counts."""
     shape = _coefficients(rng, num_shape, 1.0)
     strong = rng.uniform() < STRONG_EXPRESSION_PROB
     expression = _coefficients(rng, num_expression, rng.uniform(1.2, 2.2) if strong else rng.uniform(0, 0.7))
-    return HeadSample(shape=shape, expression=expression, jaw=_jaw(rng), euler=sample_pose(rng))
+    return HeadSample(shape=shape, expression=expression, jaw=_jaw(rng), euler=sample_pose(rng, pose_mix))
 
 
 def sample_placement(

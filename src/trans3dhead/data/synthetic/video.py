@@ -46,7 +46,7 @@ from trans3dhead.data.synthetic.motion import (
     sample_passes,
     sample_trajectory,
 )
-from trans3dhead.data.synthetic.sampling import HeadSample, Placement, sample_head, sample_light
+from trans3dhead.data.synthetic.sampling import POSE_MIX, HeadSample, Placement, sample_head, sample_light
 from trans3dhead.data.synthetic.scene import random_background
 from trans3dhead.data.synthetic.store import BOOKKEEPING_DIR, DatasetStore, item_id, model_fingerprint
 from trans3dhead.errors import InputError
@@ -144,6 +144,11 @@ class VideoSynthesizer:
     """Plans and renders synthetic sequences for one head model."""
 
     def __init__(self, *, assets: FlameAssets, scene: SceneOptions, video: VideoOptions) -> None:
+        if scene.pose_mix != POSE_MIX:
+            raise InputError(
+                f"pose_mix {scene.pose_mix} applies to image datasets: a sequence's poses follow its motion "
+                "options (VideoOptions.motion)"
+            )
         self.synth = HeadSynthesizer(assets=assets, options=scene)
         self.scene, self.video = scene, video
 
