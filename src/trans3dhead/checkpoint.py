@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from trans3dhead.errors import InputError
 __all__ = [
     "checkpoint_config",
     "slim_checkpoint",
+    "average_weights",
     "code_version",
     "rng_state",
     "set_rng_state",
@@ -147,21 +149,61 @@ def _reason(exc: Exception) -> str:
 
 
 def slim_checkpoint(
-    source: str | Path, target: str | Path, *, dtype: torch.dtype = torch.float16
+    source: str | Path | Sequence[str | Path], target: str | Path, *, dtype: torch.dtype = torch.float16
 ) -> dict[str, Any]:
     """Write a deployable copy of ``source``: the model weights (floating-point tensors stored as
     ``dtype``; they load into float32 models unchanged) and the resolved config, without optimiser,
-    scheduler and RNG state.  Returns what was written (keys ``model``, ``config``, ``slim``)."""
-    data = load_checkpoint(source)
-    model = {
-        key: value.to(dtype) if value.is_floating_point() else value for key, value in data["model"].items()
-    }
+    scheduler and RNG state.  Several sources: their weights averaged (:func:`average_weights`), the
+    config and step of the last.  Returns what was written (keys ``model``, ``config``, ``slim``)."""
+    sources = [source] if isinstance(source, str | Path) else list(source)
+    data = load_checkpoint(sources[-1])
+    weights = data["model"] if len(sources) == 1 else average_weights(sources)
+    model = {key: value.to(dtype) if value.is_floating_point() else value for key, value in weights.items()}
+    slim: dict[str, Any] = {"source": str(sources[0]), "dtype": str(dtype).removeprefix("torch.")}
+    if len(sources) > 1:
+        slim["source"] = [str(s) for s in sources]
+        slim["averaged"] = len(sources)
     payload = {
         "model": model,
-        "config": checkpoint_config(data, source),
+        "config": checkpoint_config(data, sources[-1]),
         "epoch": data.get("epoch"),
         "step": data.get("step"),
-        "slim": {"source": str(source), "dtype": str(dtype).removeprefix("torch.")},
+        "slim": slim,
     }
     save_checkpoint(target, payload)
     return payload
+
+
+def average_weights(sources: Sequence[str | Path]) -> dict[str, torch.Tensor]:
+    """The mean of the model weights of ``sources`` (a uniform "model soup": checkpoints of one run or
+    of runs continued from each other), computed in float64 and stored in each tensor's dtype; integer
+    tensors (BatchNorm's step counters) are the last source's.  The checkpoints must hold the same model
+    config and the same tensors (names and shapes); a CheckpointError names the file and what differs."""
+    if len(sources) < 2:
+        raise InputError(f"averaging needs at least two checkpoints, got {len(sources)}")
+    first = load_checkpoint(sources[0])
+    reference, model_config = first["model"], checkpoint_config(first, sources[0]).get("model")
+    total = {key: value.double() for key, value in reference.items() if value.is_floating_point()}
+    last = reference
+    for path in sources[1:]:
+        data = load_checkpoint(path)
+        if checkpoint_config(data, path).get("model") != model_config:
+            raise CheckpointError(f"{path}: its model config differs from {sources[0]}'s: cannot average")
+        weights = data["model"]
+        if set(weights) != set(reference):
+            extra = sorted(set(weights) ^ set(reference))[:3]
+            raise CheckpointError(f"{path}: its weights differ from {sources[0]}'s in the tensors {extra}")
+        for key, value in weights.items():
+            if value.shape != reference[key].shape:
+                raise CheckpointError(
+                    f"{path}: tensor {key} has shape {tuple(value.shape)}, {sources[0]}'s "
+                    f"{tuple(reference[key].shape)}"
+                )
+            if key in total:
+                total[key] += value.double()
+        last = weights
+    count = len(sources)
+    return {
+        key: (total[key] / count).to(value.dtype) if key in total else last[key].clone()
+        for key, value in reference.items()
+    }

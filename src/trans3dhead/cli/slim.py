@@ -13,9 +13,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="copy a checkpoint without optimiser state, weights in float16 (about 1/6 of last.pt)",
         description="Writes DST with the model weights (floating-point tensors as float16, or float32 with "
         "--fp32) and the resolved config only.  predict, eval, export, HeadAligner and train.init_from "
-        "read it like any checkpoint; it cannot resume training.",
+        "read it like any checkpoint; it cannot resume training.  Given several sources (checkpoints of "
+        "one model config, e.g. the ends of two training stages), it writes the mean of their weights "
+        "(a uniform model soup) with the last one's config.",
     )
-    p.add_argument("source", help="checkpoint written by `trans3dhead train` (last.pt / best.pt)")
+    p.add_argument(
+        "source", nargs="+", help="checkpoint(s) written by `trans3dhead train` (last.pt / best.pt)"
+    )
     p.add_argument("target", help="file to write (must not exist)")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.set_defaults(func=slim)

@@ -1,0 +1,64 @@
+"""``trans3dhead slim-checkpoint A B ... DST``: the mean of several checkpoints' weights (a model soup)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trans3dhead.checkpoint import CheckpointError, average_weights, load_checkpoint, save_checkpoint
+from trans3dhead.cli import main
+
+CONFIG = {"model": {"backbone": "mobilenet_v2", "d_model": 128}, "train": {"lr": 1e-4}}
+
+
+def _write(path, weight: float, *, steps: int, config=CONFIG, extra=None):
+    model = {
+        "layer.weight": torch.full((2, 3), weight),
+        "bn.running_mean": torch.full((3,), 2.0 * weight, dtype=torch.float64),
+        "bn.num_batches_tracked": torch.tensor(steps),
+        **(extra or {}),
+    }
+    save_checkpoint(path, {"model": model, "config": config, "step": steps, "optimizer": {"state": {}}})
+    return path
+
+
+def test_several_sources_are_averaged_with_the_last_ones_config(tmp_path, capsys):
+    a = _write(tmp_path / "a.pt", 1.0, steps=10)
+    b = _write(tmp_path / "b.pt", 2.0, steps=20, config={**CONFIG, "train": {"lr": 1e-5}})
+    c = _write(tmp_path / "c.pt", 6.0, steps=30)
+    out = tmp_path / "soup.pt"
+    assert main(["slim-checkpoint", str(a), str(b), str(c), str(out), "--fp32"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    stored = load_checkpoint(out)
+    assert torch.equal(stored["model"]["layer.weight"], torch.full((2, 3), 3.0))
+    assert stored["model"]["bn.running_mean"].dtype == torch.float32  # --fp32: every float tensor
+    assert torch.allclose(stored["model"]["bn.running_mean"], torch.full((3,), 6.0))
+    assert stored["model"]["bn.num_batches_tracked"].item() == 30  # integers: the last source's
+    assert stored["config"]["train"]["lr"] == 1e-4 and stored["step"] == 30 and "optimizer" not in stored
+    assert stored["slim"]["averaged"] == 3 and stored["slim"]["source"] == [str(a), str(b), str(c)]
+    two = average_weights([a, b])  # dtypes kept: float64 stays float64
+    assert two["bn.running_mean"].dtype == torch.float64
+    assert torch.allclose(two["layer.weight"], torch.tensor(1.5))
+    assert main(["slim-checkpoint", str(a), str(b), str(out)]) == 2  # the target exists
+    assert "exists already" in capsys.readouterr().err
+
+
+def test_checkpoints_that_do_not_match_are_refused_by_name(tmp_path):
+    a = _write(tmp_path / "a.pt", 1.0, steps=10)
+    resnet = {**CONFIG, "model": {"backbone": "resnet18"}}
+    other_model = _write(tmp_path / "m.pt", 1.0, steps=10, config=resnet)
+    with pytest.raises(CheckpointError, match=r"m\.pt: its model config differs from .*a\.pt's"):
+        average_weights([a, other_model])
+    more = _write(tmp_path / "k.pt", 1.0, steps=10, extra={"head.bias": torch.zeros(2)})
+    with pytest.raises(CheckpointError, match=r"k\.pt: its weights differ .* tensors \['head\.bias'\]"):
+        average_weights([a, more])
+    wide = tmp_path / "w.pt"
+    save_checkpoint(
+        wide, {"model": {**load_checkpoint(a)["model"], "layer.weight": torch.zeros(2, 4)}, "config": CONFIG}
+    )
+    with pytest.raises(CheckpointError, match=r"w\.pt: tensor layer\.weight has shape \(2, 4\), .* \(2, 3\)"):
+        average_weights([a, wide])
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        average_weights([a, tmp_path / "missing.pt"])
+    with pytest.raises(ValueError, match="at least two checkpoints"):
+        average_weights([a])
