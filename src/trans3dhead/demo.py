@@ -422,9 +422,9 @@ def _how_trained(summary: dict[str, Any]) -> str:
         return (
             "that started from the checkpoint shipped with trans3dhead (<code>"
             f"{html.escape(Path(summary['start']).name)}</code>, pretrained on a separate synthetic "
-            "benchmark in four stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
-            "<code>demo_pretrain_stage2.yaml</code>, <code>demo_pretrain_stage3.yaml</code> and "
-            "<code>demo_pretrain_stage4.yaml</code>) and was "
+            "benchmarks in five stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
+            "<code>demo_pretrain_stage2.yaml</code> to <code>demo_pretrain_stage5.yaml</code>; its weights "
+            "are the mean of stage 4's and stage 5's) and was "
             "fine-tuned here for "
             f"{epochs} epochs on the CPU"
         )
@@ -451,7 +451,7 @@ def _pretrain_curves(out: Path, summary: dict[str, Any]) -> str:
     shutil.copyfile(curves, out / "pretrain_curves.png")
     return (
         "<p>Pretraining of the shipped model, its last stage (validation on its own synthetic "
-        "benchmark):</p>"
+        "benchmark; the shipped weights are the mean of this stage's end and the previous one's):</p>"
         '<p><img src="pretrain_curves.png" alt="pretraining curves" style="max-width:100%"></p>'
     )
 
