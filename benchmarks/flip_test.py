@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from trans3dhead.geometry import rotation_distance
+
 #: 68-point (iBUG 300-W) landmark of the mirrored face at each index: jaw 0-16, brows 17-26, nose bridge
 #: 27-30, nostrils 31-35, eyes 36-47 (each eye's 6 points run clockwise), outer lips 48-59, inner 60-67.
 LANDMARK_MIRROR = (
@@ -66,12 +68,6 @@ def mean_rotation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return u @ fix @ vh
 
 
-def angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Rotation angle (degrees) of ``a b^T``, batched."""
-    cos = ((a @ b.transpose(-1, -2)).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
-    return torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
-
-
 class FlipAveraged(nn.Module):
     """``model`` whose rotation and 2D landmarks are averaged with its mirrored-back prediction on the
     mirrored crop; ``disagreement_deg`` collects, per item, the angle between the two rotations."""
@@ -85,7 +81,7 @@ class FlipAveraged(nn.Module):
     def forward(self, images: torch.Tensor):
         plain, flipped = self.model(images), self.model(torch.flip(images, dims=[3]))
         back = mirror_rotation(flipped.flame.rotation)
-        self.disagreement_deg += angle_deg(plain.flame.rotation, back).tolist()
+        self.disagreement_deg += rotation_distance(plain.flame.rotation, back).tolist()
         landmarks_2d = mirror_points(flipped.flame.landmarks_2d, self.input_size)
         flame = dataclasses.replace(
             plain.flame,
@@ -131,13 +127,14 @@ def run(checkpoint: Path, root: Path, split: str, batch_size: int = 16) -> dict:
     topology = BenchmarkTopology.from_assets(assets)
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
     averaged = FlipAveraged(model, size)
-    out: dict = {}
-    for name, net in (("plain", model), ("flip-averaged", averaged)):
-        predictions = predict(net, loader, device=torch.device("cpu"), dense_2d=False)
-        result = score_predictions(gt_items, predictions, topology=topology)
-        out[name] = _summary(result)
-        if name == "plain":
-            errors = [item.values.get("pose_angle_deg") for item in result.items]
+    results = {
+        name: score_predictions(
+            gt_items, predict(net, loader, device=torch.device("cpu"), dense_2d=False), topology=topology
+        )
+        for name, net in (("plain", model), ("flip-averaged", averaged))
+    }
+    out: dict = {name: _summary(result) for name, result in results.items()}
+    errors = [item.values.get("pose_angle_deg") for item in results["plain"].items]
     out["mean_error_deg"] = float(np.mean([e for e in errors if e is not None]))
     out["mean_disagreement_deg"] = float(np.mean(averaged.disagreement_deg))
     out["items"] = len(averaged.disagreement_deg)

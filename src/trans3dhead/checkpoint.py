@@ -156,13 +156,15 @@ def slim_checkpoint(
     scheduler and RNG state.  Several sources: their weights averaged (:func:`average_weights`), the
     config and step of the last.  Returns what was written (keys ``model``, ``config``, ``slim``)."""
     sources = [source] if isinstance(source, str | Path) else list(source)
-    data = load_checkpoint(sources[-1])
-    weights = data["model"] if len(sources) == 1 else average_weights(sources)
+    if len(sources) == 1:
+        data = load_checkpoint(sources[0])
+        weights = data["model"]
+    else:
+        weights, data = _average(sources)
     model = {key: value.to(dtype) if value.is_floating_point() else value for key, value in weights.items()}
     slim: dict[str, Any] = {"source": str(sources[0]), "dtype": str(dtype).removeprefix("torch.")}
     if len(sources) > 1:
-        slim["source"] = [str(s) for s in sources]
-        slim["averaged"] = len(sources)
+        slim.update(source=[str(s) for s in sources], averaged=len(sources))
     payload = {
         "model": model,
         "config": checkpoint_config(data, sources[-1]),
@@ -179,12 +181,18 @@ def average_weights(sources: Sequence[str | Path]) -> dict[str, torch.Tensor]:
     of runs continued from each other), computed in float64 and stored in each tensor's dtype; integer
     tensors (BatchNorm's step counters) are the last source's.  The checkpoints must hold the same model
     config and the same tensors (names and shapes); a CheckpointError names the file and what differs."""
+    return _average(sources)[0]
+
+
+def _average(sources: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """:func:`average_weights` and the last source's loaded checkpoint (its config and step), each file
+    read once."""
     if len(sources) < 2:
         raise InputError(f"averaging needs at least two checkpoints, got {len(sources)}")
     first = load_checkpoint(sources[0])
     reference, model_config = first["model"], checkpoint_config(first, sources[0]).get("model")
     total = {key: value.double() for key, value in reference.items() if value.is_floating_point()}
-    last = reference
+    last = first
     for path in sources[1:]:
         data = load_checkpoint(path)
         if checkpoint_config(data, path).get("model") != model_config:
@@ -201,9 +209,10 @@ def average_weights(sources: Sequence[str | Path]) -> dict[str, torch.Tensor]:
                 )
             if key in total:
                 total[key] += value.double()
-        last = weights
+        last = data
     count = len(sources)
-    return {
-        key: (total[key] / count).to(value.dtype) if key in total else last[key].clone()
+    mean = {
+        key: (total[key] / count).to(value.dtype) if key in total else last["model"][key].clone()
         for key, value in reference.items()
     }
+    return mean, last

@@ -1,7 +1,7 @@
 """The main job on the embedded default: synthetic benchmark -> train -> evaluate -> predict -> index.html.
 
 By default the model starts from the checkpoint shipped with the package (:data:`SHIPPED_MODEL`, the
-demo's small Trans3DHead pretrained on separate synthetic benchmarks, seeds 1 and 2; the commands that made
+demo's small Trans3DHead pretrained on separate synthetic benchmarks, seeds 1-3; the commands that made
 it are in ``benchmarks/experiments/demo_pretrain*.yaml``): the demo evaluates it as it is on its own held-out
 test split, fine-tunes it on its own training split, and evaluates again.  ``--from-scratch`` trains
 from ImageNet weights instead.
