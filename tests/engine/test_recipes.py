@@ -51,6 +51,29 @@ def test_config_errors_for_recipe_keys():
         load_config(None, ["model.pose_init=frontal_mean"])
 
 
+def test_memory_dilation_doubles_the_memory_side_with_the_same_weights(tmp_path):
+    """model.memory_dilation=2: the memory stage runs dilated (8 x 8 tokens at 64 px with ResNet-18's
+    stride-16 memory, 2 x 2 with its stride 32), and the weights of either kind load into the other."""
+    files = [*_tiny_files(tmp_path), "model.d_model=32", "model.nhead=4"]
+    for stride in (16, 32):
+        plain = load_config(None, [*files, f"model.memory_stride={stride}"])
+        dilated = load_config(None, [*files, f"model.memory_stride={stride}", "model.memory_dilation=2"])
+        torch.manual_seed(0)
+        a = build_model(plain, build_assets(plain.flame)).eval()
+        b = build_model(dilated, build_assets(dilated.flame)).eval()
+        b.load_state_dict(a.state_dict())
+        images = torch.rand(2, 3, 64, 64)
+        with torch.no_grad():
+            (memory_a, _), (memory_b, _) = a.encode(images), b.encode(images)
+            out = b(images)
+        assert memory_a.shape[1] == (64 // stride) ** 2 and memory_b.shape[1] == 4 * (64 // stride) ** 2
+        assert torch.isfinite(out.params).all()
+    with pytest.raises(ConfigError, match="memory_dilation must be one of"):
+        load_config(None, ["model.memory_dilation=4"])
+    with pytest.raises(ConfigError, match="memory_dilation applies to Trans3DHead"):
+        load_config("configs/dad3dnet_r50.yaml", ["model.memory_dilation=2"])
+
+
 def test_step_schedule_warms_up_and_decays_at_the_planned_step():
     schedule = StepSchedule(total_steps=300, milestones=[2 / 3], gamma=0.1, warmup_steps=10)
     assert schedule(0) == pytest.approx(0.1) and schedule(9) == 1.0
@@ -137,6 +160,7 @@ CHANGES = {
         "readout": "per_query",
         "params_per_query": 25,
         "memory_stride": 16,
+        "memory_dilation": 2,
     },
     "dad3dnet": {
         "backbone": "resnet34",
@@ -166,6 +190,7 @@ NOT_USED = {
     "readout": "Trans3DHead only",
     "params_per_query": "Trans3DHead only (a config error for DAD-3DNet)",
     "memory_stride": "Trans3DHead only (a config error for DAD-3DNet)",
+    "memory_dilation": "Trans3DHead only (a config error for DAD-3DNet)",
 }
 
 

@@ -325,3 +325,59 @@ def test_each_backbone_module_registers_itself():
     text = open(source, encoding="utf-8").read()
     for module in ("models.mobilenet", "models.resnet", "models.timm_backbone"):
         assert module not in text
+
+
+@pytest.mark.parametrize(
+    ("backbone", "stride"),
+    [
+        (lambda: MobileNetV2(strides=(32,)), 32),
+        (lambda: MobileNetV2(strides=(16,)), 16),
+        (lambda: ResNet(depth=18, strides=(32,)), 32),
+        (lambda: ResNet(depth=50, strides=(16,)), 16),
+        (lambda: ResNet(depth=50, strides=(32,), stride_in_1x1=True), 32),
+    ],
+)
+def test_dilated_stage_is_the_strided_one_at_twice_the_side(backbone, stride):
+    """DeepLab's atrous identity: in eval mode the dilated stage's output at every other pixel is the
+    strided stage's output, exactly; so every convolution after the removed stride was dilated, and only
+    those.  The weights are the same tensors under the same names."""
+    torch.manual_seed(0)
+    strided = backbone().eval()
+    for module in strided.modules():  # non-trivial BatchNorm statistics
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+    dilated = backbone().eval()
+    dilated.load_state_dict(strided.state_dict())
+    dilated.dilate_stage(stride)
+    assert dilated.dilated_stride == stride and strided.dilated_stride is None
+    assert {k: v.shape for k, v in dilated.state_dict().items()} == {
+        k: v.shape for k, v in strided.state_dict().items()
+    }
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected, got = strided(images)[stride], dilated(images)[stride]
+    assert got.shape == (*expected.shape[:2], 2 * expected.shape[2], 2 * expected.shape[3])
+    torch.testing.assert_close(got[..., ::2, ::2], expected, rtol=1e-4, atol=1e-4)
+    assert (got[..., 1::2, 1::2] - expected).abs().max() > 1e-3  # new pixels in between, not copies
+
+
+def test_dilate_stage_errors():
+    backbone = MobileNetV2(strides=(16,))
+    with pytest.raises(ValueError, match=r"one of the strides \(8, 16\), got 32"):
+        backbone.dilate_stage(32)  # not built
+    with pytest.raises(ValueError, match="got 4"):
+        backbone.dilate_stage(4)  # the stem: two downsamplings
+    backbone.dilate_stage(16)
+    with pytest.raises(ValueError, match="stride-16 stage of this MobileNetV2 is already dilated"):
+        backbone.dilate_stage(8)
+    with pytest.raises(ValueError, match="stem"):
+        ResNet(depth=18).stage_modules(4)
+
+
+def test_timm_backbones_cannot_be_dilated(monkeypatch):
+    fake = types.SimpleNamespace(create_model=lambda name, **kwargs: _FakeFeatures())
+    monkeypatch.setitem(sys.modules, "timm", fake)
+    backbone = build_backbone("timm:efficientnet_b0", strides=(32,))
+    with pytest.raises(ValueError, match=r"TimmBackbone does not expose its stages.*mobilenet_v2"):
+        backbone.dilate_stage(32)

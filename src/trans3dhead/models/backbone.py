@@ -117,6 +117,7 @@ class Backbone(nn.Module):
         self.strides: tuple[int, ...] = _check_strides(strides, tuple(self.stage_channels))
         self.channels: dict[int, int] = {s: self.stage_channels[s] for s in self.strides}
         self.classifier_prefixes = classifier_prefixes
+        self.dilated_stride: int | None = None  # see dilate_stage
 
     @property
     def built_strides(self) -> tuple[int, ...]:
@@ -140,6 +141,40 @@ class Backbone(nn.Module):
             if stride in self.channels:
                 out[stride] = x
         return out
+
+    def stage_modules(self, stride: int) -> nn.Module:
+        """The module(s) of the stage ending at ``stride`` (for :meth:`dilate_stage`)."""
+        raise ValueError(
+            f"{type(self).__name__} does not expose its stages, so none can be dilated "
+            "(the resnet* and mobilenet_v2 backbones can)"
+        )
+
+    def dilate_stage(self, stride: int) -> None:
+        """Run the stage ending at ``stride`` at the previous stage's resolution (DeepLab's atrous
+        backbone): its stride-2 convolutions get stride 1 and every larger-than-1x1 convolution after the
+        first of them dilation 2 (padding kept "same"), so each sees the neighbourhood it saw before, one
+        pixel apart instead of two.  The weights are unchanged (a checkpoint of either form loads into the
+        other) and the stage's output has twice the side: stride ``stride / 2``.  One stage per backbone
+        (a later stage would need dilation 4), not the stride-4 stem."""
+        name = type(self).__name__
+        if stride not in self.built_strides or stride == 4:
+            strides = tuple(s for s in self.built_strides if s != 4)
+            raise ValueError(f"{name} can dilate its stage at one of the strides {strides}, got {stride}")
+        if self.dilated_stride is not None:
+            raise ValueError(f"the stride-{self.dilated_stride} stage of this {name} is already dilated")
+        convs = [m for m in self.stage_modules(stride).modules() if isinstance(m, nn.Conv2d)]
+        strided = [i for i, conv in enumerate(convs) if conv.stride != (1, 1)]
+        if not strided or any(convs[i].stride != (2, 2) for i in strided):
+            raise ValueError(f"the stride-{stride} stage of {name} does not downsample by 2")
+        for index, conv in enumerate(convs):
+            if conv.stride != (1, 1):
+                conv.stride = (1, 1)
+            elif index > strided[0] and conv.kernel_size != (1, 1):
+                if conv.dilation != (1, 1) or conv.padding != tuple(k // 2 for k in conv.kernel_size):
+                    raise ValueError(f"cannot dilate {name}'s stride-{stride} stage: {conv}")
+                conv.dilation = (2, 2)
+                conv.padding = tuple(2 * (k // 2) for k in conv.kernel_size)
+        self.dilated_stride = stride
 
     def load_pretrained(self, path: str | Path, *, strict: bool = True) -> LoadReport:
         """Load a local state-dict file (e.g. torchvision's ImageNet ``resnet50-*.pth``).

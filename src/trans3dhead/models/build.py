@@ -85,6 +85,8 @@ def build_model(config: Config, assets: FlameAssets) -> nn.Module:
 def _build_model(config: Config, flame: FlameLayer) -> nn.Module:
     m = config.model
     backbone = build_backbone(m.backbone, pretrained=m.pretrained, strides=backbone_strides(config))
+    if m.memory_dilation == 2:
+        backbone.dilate_stage(m.memory_stride)
     extra = {} if m.dropout is None else {"dropout": m.dropout}  # None: the architecture's default
     if m.arch == "dad3dnet":
         return DAD3DNet(

@@ -140,6 +140,12 @@ class MobileNetV2(Backbone):
             features = self.features[index](features)
         return features
 
+    def stage_modules(self, stride: int) -> nn.Module:
+        if stride not in self.built_strides:
+            raise ValueError(f"this MobileNetV2 has no built stage at stride {stride}")
+        first, last = _STAGES[stride]
+        return self.features[first:last]
+
     def classify(self, images: Tensor) -> Tensor:
         """images (B, 3, H, W) -> ImageNet logits (B, num_classes); needs ``num_classes``."""
         if self.classifier is None:

@@ -160,6 +160,13 @@ class ResNet(Backbone):
             features = self.maxpool(self.relu(self.bn1(self.conv1(features))))
         return getattr(self, f"layer{_STAGE_STRIDES.index(stride) + 1}")(features)
 
+    def stage_modules(self, stride: int) -> nn.Module:
+        if stride not in self.stage_channels:
+            raise ValueError(f"ResNet has stages at strides {tuple(self.stage_channels)}, got {stride}")
+        if stride == 4:
+            raise ValueError("the stride-4 stage of a ResNet is its stem: it cannot be dilated")
+        return getattr(self, f"layer{_STAGE_STRIDES.index(stride) + 1}")
+
     def classify(self, images: Tensor) -> Tensor:
         """images (B, 3, H, W) -> ImageNet logits (B, num_classes); needs ``num_classes``."""
         if self.fc is None:
