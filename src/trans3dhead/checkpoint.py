@@ -19,6 +19,7 @@ import torch
 
 import trans3dhead
 from trans3dhead.atomic import atomic_open
+from trans3dhead.config import config_from_dict
 from trans3dhead.errors import InputError
 
 __all__ = [
@@ -184,18 +185,24 @@ def average_weights(sources: Sequence[str | Path]) -> dict[str, torch.Tensor]:
     return _average(sources)[0]
 
 
+def _model_config(data: dict[str, Any], path: str | Path) -> Any:
+    """The checkpoint's model config, resolved: keys added to the code after it was written read as
+    their defaults, so an older checkpoint compares equal to a newer one of the same model."""
+    return config_from_dict(checkpoint_config(data, path), source=f"{path} (config)").model
+
+
 def _average(sources: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """:func:`average_weights` and the last source's loaded checkpoint (its config and step), each file
     read once."""
     if len(sources) < 2:
         raise InputError(f"averaging needs at least two checkpoints, got {len(sources)}")
     first = load_checkpoint(sources[0])
-    reference, model_config = first["model"], checkpoint_config(first, sources[0]).get("model")
+    reference, model_config = first["model"], _model_config(first, sources[0])
     total = {key: value.double() for key, value in reference.items() if value.is_floating_point()}
     last = first
     for path in sources[1:]:
         data = load_checkpoint(path)
-        if checkpoint_config(data, path).get("model") != model_config:
+        if _model_config(data, path) != model_config:
             raise CheckpointError(f"{path}: its model config differs from {sources[0]}'s: cannot average")
         weights = data["model"]
         if set(weights) != set(reference):

@@ -182,7 +182,8 @@ class ModelConfig:
     memory_stride: int = 32
     # Trans3DHead: 1 (the paper) | 2: the memory stage runs dilated instead of strided (DeepLab's atrous
     # backbone), so the memory has twice the side (8 x 8 instead of 4 x 4 at 128 px) from the same weights:
-    # checkpoints of either kind load into the other.  Costs ~26% more per step (MobileNetV2, 128 px)
+    # checkpoints of either kind load into the other.  MobileNetV2 at 128 px: a bare forward + backward
+    # costs 26% more; in training (batch 16, 2 threads) both ran at 22 images/s (docs/experiments.md)
     memory_dilation: int = 1
     # DAD-3DNet only: "reference" (the reference's random pose head) | "frontal_mean" (the pose head starts
     # at a frontal mean head filling the crop, as Trans3DHead's 3DMM branch does)

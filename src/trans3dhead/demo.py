@@ -422,9 +422,9 @@ def _how_trained(summary: dict[str, Any]) -> str:
         return (
             "that started from the checkpoint shipped with trans3dhead (<code>"
             f"{html.escape(Path(summary['start']).name)}</code>, pretrained on a separate synthetic "
-            "benchmarks in five stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
-            "<code>demo_pretrain_stage2.yaml</code> to <code>demo_pretrain_stage5.yaml</code>; its weights "
-            "are the mean of stage 4's and stage 5's) and was "
+            "benchmarks in six stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
+            "<code>demo_pretrain_stage2.yaml</code> to <code>demo_pretrain_stage6.yaml</code>; its weights "
+            "are a mean: a quarter each of stage 4's and stage 5's, half stage 6's) and was "
             "fine-tuned here for "
             f"{epochs} epochs on the CPU"
         )

@@ -62,3 +62,16 @@ def test_checkpoints_that_do_not_match_are_refused_by_name(tmp_path):
         average_weights([a, tmp_path / "missing.pt"])
     with pytest.raises(ValueError, match="at least two checkpoints"):
         average_weights([a])
+
+
+def test_model_configs_compare_with_their_defaults_filled_in(tmp_path):
+    """A checkpoint written before a model key existed averages with a newer one that holds the key's
+    default (session 8: model.memory_dilation); a non-default value is a different model."""
+    old = _write(tmp_path / "old.pt", 1.0, steps=10)
+    current = {**CONFIG, "model": {**CONFIG["model"], "memory_dilation": 1}}
+    new = _write(tmp_path / "new.pt", 3.0, steps=20, config=current)
+    assert torch.equal(average_weights([old, new])["layer.weight"], torch.full((2, 3), 2.0))
+    dilated = {**CONFIG, "model": {**CONFIG["model"], "memory_dilation": 2}}
+    other = _write(tmp_path / "dilated.pt", 3.0, steps=20, config=dilated)
+    with pytest.raises(CheckpointError, match=r"dilated\.pt: its model config differs"):
+        average_weights([old, other])
