@@ -381,3 +381,18 @@ def test_timm_backbones_cannot_be_dilated(monkeypatch):
     backbone = build_backbone("timm:efficientnet_b0", strides=(32,))
     with pytest.raises(ValueError, match=r"TimmBackbone does not expose its stages.*mobilenet_v2"):
         backbone.dilate_stage(32)
+
+
+def test_a_refused_dilation_changes_nothing():
+    backbone = MobileNetV2(strides=(32,))
+    odd = backbone.features[16].conv[1][0]  # a depthwise 3x3 after the stride: made already dilated
+    odd.dilation, odd.padding = (3, 3), (3, 3)
+
+    def settings():
+        convs = backbone.stage_modules(32).modules()
+        return [(c.stride, c.dilation, c.padding) for c in convs if isinstance(c, nn.Conv2d)]
+
+    before = settings()
+    with pytest.raises(ValueError, match="cannot dilate MobileNetV2's stride-32 stage"):
+        backbone.dilate_stage(32)
+    assert settings() == before and backbone.dilated_stride is None

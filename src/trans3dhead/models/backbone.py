@@ -166,14 +166,16 @@ class Backbone(nn.Module):
         strided = [i for i, conv in enumerate(convs) if conv.stride != (1, 1)]
         if not strided or any(convs[i].stride != (2, 2) for i in strided):
             raise ValueError(f"the stride-{stride} stage of {name} does not downsample by 2")
-        for index, conv in enumerate(convs):
-            if conv.stride != (1, 1):
-                conv.stride = (1, 1)
-            elif index > strided[0] and conv.kernel_size != (1, 1):
-                if conv.dilation != (1, 1) or conv.padding != tuple(k // 2 for k in conv.kernel_size):
-                    raise ValueError(f"cannot dilate {name}'s stride-{stride} stage: {conv}")
-                conv.dilation = (2, 2)
-                conv.padding = tuple(2 * (k // 2) for k in conv.kernel_size)
+        after = convs[strided[0] + 1 :]
+        spatial = [c for c in after if c.stride == (1, 1) and c.kernel_size != (1, 1)]
+        for conv in spatial:  # checked before anything changes: a refused stage is left as it was
+            if conv.dilation != (1, 1) or conv.padding != tuple(k // 2 for k in conv.kernel_size):
+                raise ValueError(f"cannot dilate {name}'s stride-{stride} stage: {conv}")
+        for index in strided:
+            convs[index].stride = (1, 1)
+        for conv in spatial:
+            conv.dilation = (2, 2)
+            conv.padding = tuple(2 * (k // 2) for k in conv.kernel_size)
         self.dilated_stride = stride
 
     def load_pretrained(self, path: str | Path, *, strict: bool = True) -> LoadReport:
