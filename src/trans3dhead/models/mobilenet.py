@@ -126,8 +126,8 @@ class MobileNetV2(Backbone):
     def built_strides(self) -> tuple[int, ...]:
         return tuple(s for s, (_, last) in _STAGES.items() if last <= len(self.features))
 
-    def forward_stage(self, stride: int, features: Tensor) -> Tensor:
-        """Stage ending at ``stride``: runs ``features[first:last]`` (see the module docstring)."""
+    def _stage_range(self, stride: int) -> tuple[int, int]:
+        """(first, last + 1) index into ``features`` of the built stage ending at ``stride``."""
         if stride not in _STAGES:
             raise ValueError(f"MobileNetV2 has stages at strides {tuple(_STAGES)}, got {stride}")
         if stride not in self.built_strides:
@@ -135,15 +135,17 @@ class MobileNetV2(Backbone):
                 f"this MobileNetV2 was built for strides {self.built_strides} (strides={self.strides}); "
                 f"build it with stride {stride} among its strides to run that stage"
             )
-        first, last = _STAGES[stride]
+        return _STAGES[stride]
+
+    def forward_stage(self, stride: int, features: Tensor) -> Tensor:
+        """Stage ending at ``stride``: runs ``features[first:last]`` (see the module docstring)."""
+        first, last = self._stage_range(stride)
         for index in range(first, last):
             features = self.features[index](features)
         return features
 
     def stage_modules(self, stride: int) -> nn.Module:
-        if stride not in self.built_strides:
-            raise ValueError(f"this MobileNetV2 has no built stage at stride {stride}")
-        first, last = _STAGES[stride]
+        first, last = self._stage_range(stride)
         return self.features[first:last]
 
     def classify(self, images: Tensor) -> Tensor:

@@ -152,20 +152,24 @@ class ResNet(Backbone):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
+    def _layer(self, stride: int) -> nn.Sequential:
+        """The residual layer ending at ``stride`` (``layer1`` .. ``layer4``)."""
+        if stride not in self.stage_channels:
+            raise ValueError(f"ResNet has stages at strides {tuple(self.stage_channels)}, got {stride}")
+        return getattr(self, f"layer{_STAGE_STRIDES.index(stride) + 1}")
+
     def forward_stage(self, stride: int, features: Tensor) -> Tensor:
         """Stage ending at ``stride`` (4: stem + layer1 on the images, 8: layer2, 16: layer3, 32: layer4)."""
-        if stride not in self.stage_channels:
-            raise ValueError(f"ResNet has stages at strides {tuple(self.stage_channels)}, got {stride}")
+        layer = self._layer(stride)
         if stride == 4:
             features = self.maxpool(self.relu(self.bn1(self.conv1(features))))
-        return getattr(self, f"layer{_STAGE_STRIDES.index(stride) + 1}")(features)
+        return layer(features)
 
     def stage_modules(self, stride: int) -> nn.Module:
-        if stride not in self.stage_channels:
-            raise ValueError(f"ResNet has stages at strides {tuple(self.stage_channels)}, got {stride}")
+        layer = self._layer(stride)
         if stride == 4:
             raise ValueError("the stride-4 stage of a ResNet is its stem: it cannot be dilated")
-        return getattr(self, f"layer{_STAGE_STRIDES.index(stride) + 1}")
+        return layer
 
     def classify(self, images: Tensor) -> Tensor:
         """images (B, 3, H, W) -> ImageNet logits (B, num_classes); needs ``num_classes``."""
