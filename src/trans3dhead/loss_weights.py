@@ -16,7 +16,7 @@ __all__ = [
     "REPROJECTION_SUBSETS",
 ]
 
-LOSS_NAMES = ("landmarks", "shape3d", "reprojection", "euler", "heatmap")
+LOSS_NAMES = ("landmarks", "shape3d", "reprojection", "euler", "geodesic", "heatmap")
 #: Trans3DHead, paper Eq. 8.
 TRANS3DHEAD_WEIGHTS = MappingProxyType(
     {"landmarks": 300.0, "shape3d": 50.0, "reprojection": 0.05, "euler": 0.05}

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from trans3dhead.flame import FlameLayer
-from trans3dhead.geometry.rotation import euler_to_matrix, matrix_to_euler
+from trans3dhead.geometry.rotation import euler_to_matrix, matrix_to_euler, rotation_distance
 from trans3dhead.losses import (
     DAD3DNET_WEIGHTS,
     TRANS3DHEAD_WEIGHTS,
     HeadCriterion,
     euler_loss,
     gaussian_heatmaps,
+    geodesic_loss,
     landmark_loss,
     normalize_to_unit_cube,
     reprojection_loss,
@@ -186,6 +187,44 @@ def test_euler_loss_known_values_and_wrap():
     assert euler_loss(pred, torch.tensor([[0.0, 179.0, 5.0]])).item() == pytest.approx(1.5 / 3, rel=1e-3)
 
 
+def test_geodesic_loss_known_values():
+    euler = torch.tensor([[10.0, -20.0, 30.0], [0.0, 179.0, -10.0]])
+    target = euler_to_matrix(euler)
+    turned = euler_to_matrix(euler + torch.tensor([3.0, 0.0, 0.0]))  # a 3-degree turn about one axis
+    assert geodesic_loss(turned, target).item() == pytest.approx(2.5, rel=1e-4)
+    assert geodesic_loss(target, target).item() == pytest.approx(0.0, abs=1e-3)
+    half = euler_to_matrix(torch.tensor([[0.0, 0.0, 0.5]]))  # below beta = 1: 0.5 * 0.5^2
+    assert geodesic_loss(half, euler_to_matrix(torch.zeros(1, 3))).item() == pytest.approx(0.125, rel=1e-3)
+
+
+def test_geodesic_loss_is_well_conditioned_across_the_profile_line():
+    # GT just past yaw 90 (pitch 10), prediction 2 degrees of yaw away on the other side of the line:
+    # Euler angles put roll and pitch 180 degrees apart and its gradient grows as 1 / cos(yaw); the
+    # geodesic loss reads the 2-degree error with a bounded gradient.
+    gt = euler_to_matrix(torch.tensor([[0.0, 10.0, 91.0]], dtype=torch.float64))
+    pred = euler_to_matrix(torch.tensor([[0.0, 10.0, 89.0]], dtype=torch.float64)).requires_grad_(True)
+    angle = rotation_distance(pred.detach(), gt).item()
+    assert angle == pytest.approx(2.0, abs=1e-6)
+    geodesic = geodesic_loss(pred, gt)
+    assert geodesic.item() == pytest.approx(angle - 0.5, rel=1e-6)
+    (grad_geodesic,) = torch.autograd.grad(geodesic, pred)
+    euler = euler_loss(pred, matrix_to_euler(gt))
+    (grad_euler,) = torch.autograd.grad(euler, pred)
+    assert euler.item() > 50.0  # roll and pitch read as about 180 degrees off
+    assert grad_geodesic.norm().item() < 100.0 < grad_euler.norm().item()
+
+
+def test_criterion_geodesic_term(flame):
+    output = predict(flame, random_params(flame))
+    criterion = HeadCriterion(flame=flame, weights={"geodesic": 1.0})
+    assert criterion(output, targets_for(output)).total.item() < 1e-3
+    other = targets_for(predict(flame, random_params(flame, seed=3)))
+    result = HeadCriterion(flame=flame, weights={"geodesic": 2.0})(output, other)
+    expected = geodesic_loss(output.flame.rotation, other.rotation)
+    assert set(result.losses) == {"geodesic"} and expected.item() > 0
+    torch.testing.assert_close(result.total, 2.0 * expected)
+
+
 def test_soft_iou_known_values():
     y = torch.rand(2, 3, 4, 4)
     assert soft_iou_loss(torch.logit(y), y).item() == pytest.approx(0.0, abs=1e-6)
@@ -263,6 +302,8 @@ def test_loss_functions_reject_bad_shapes():
         reprojection_loss(torch.zeros(1, 4, 3), torch.zeros(1, 4, 3), [(torch.arange(3), 1.0)])
     with pytest.raises(ValueError, match=r"target_euler must have shape \(2, 3\)"):
         euler_loss(torch.eye(3).expand(2, 3, 3), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match=r"target_rotation must have shape \(2, 3, 3\)"):
+        geodesic_loss(torch.eye(3).expand(2, 3, 3), torch.eye(3).expand(1, 3, 3))
     with pytest.raises(ValueError, match="logits and target must both have shape"):
         soft_iou_loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 5))
     with pytest.raises(ValueError, match="radius >= 0"):

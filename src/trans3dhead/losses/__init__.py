@@ -9,6 +9,7 @@ from trans3dhead.losses.criterion import (
     HeadCriterion,
 )
 from trans3dhead.losses.euler import euler_loss
+from trans3dhead.losses.geodesic import geodesic_loss
 from trans3dhead.losses.heatmap import gaussian_heatmaps, soft_iou_loss
 from trans3dhead.losses.landmarks import landmark_loss
 from trans3dhead.losses.reprojection import reprojection_loss
@@ -22,6 +23,7 @@ __all__ = [
     "TRANS3DHEAD_WEIGHTS",
     "HeadCriterion",
     "euler_loss",
+    "geodesic_loss",
     "gaussian_heatmaps",
     "landmark_loss",
     "normalize_to_unit_cube",

@@ -11,6 +11,9 @@ Losses (``docs/conventions.md`` section 9; see each module for the exact definit
 * ``reprojection``: SmoothL1 of projected vertices in crop pixels, face 0.5 and head 0.5
   (:mod:`.reprojection`).
 * ``euler``: SmoothL1 of (roll, pitch, yaw) in degrees (:mod:`.euler`).
+* ``geodesic``: SmoothL1 of the angle between the predicted and GT rotations, in degrees
+  (:mod:`.geodesic`; in neither paper, no default weight: an option against the Euler loss's
+  ill-conditioning near profile views).
 * ``heatmap``: soft IoU of sigmoid heatmaps against Gaussian targets (:mod:`.heatmap`), for models that
   output heatmaps (DAD-3DNet).
 
@@ -37,6 +40,7 @@ from trans3dhead.loss_weights import (
     TRANS3DHEAD_WEIGHTS,
 )
 from trans3dhead.losses.euler import euler_loss
+from trans3dhead.losses.geodesic import geodesic_loss
 from trans3dhead.losses.heatmap import gaussian_heatmaps, soft_iou_loss
 from trans3dhead.losses.landmarks import landmark_loss
 from trans3dhead.losses.reprojection import reprojection_loss
@@ -77,7 +81,7 @@ class HeadCriterion(nn.Module):
         image_size: crop size in pixels (default and only allowed value: ``flame.image_size``).
         shape3d_subsets, reprojection_subsets: subset name -> weight.
         landmark_beta, reprojection_beta, euler_beta: SmoothL1 switch points (1.0: normalised units,
-            pixels, degrees).
+            pixels, degrees); the geodesic loss uses ``euler_beta`` (degrees too).
         heatmap_stride, heatmap_radius: geometry of the Gaussian heatmap targets (4, 5).
     """
 
@@ -110,7 +114,12 @@ class HeadCriterion(nn.Module):
             )
         self.deep_supervision = deep_supervision
         self.image_size = flame.image_size
-        self.betas = {"landmarks": landmark_beta, "reprojection": reprojection_beta, "euler": euler_beta}
+        self.betas = {
+            "landmarks": landmark_beta,
+            "reprojection": reprojection_beta,
+            "euler": euler_beta,
+            "geodesic": euler_beta,
+        }
         self.heatmap_stride, self.heatmap_radius = heatmap_stride, heatmap_radius
         self.shape3d_subsets = self._register_subsets("shape3d", flame, shape3d_subsets)
         self.reprojection_subsets = self._register_subsets("reprojection", flame, reprojection_subsets)
@@ -156,6 +165,8 @@ class HeadCriterion(nn.Module):
             )
         if name == "euler":
             return euler_loss(output.flame.rotation, targets.euler, beta=self.betas[name])
+        if name == "geodesic":
+            return geodesic_loss(output.flame.rotation, targets.rotation, beta=self.betas[name])
         return self._heatmap_loss(output, targets)
 
     def _heatmap_loss(self, output: HeadOutput, targets: HeadTargets) -> Tensor:
