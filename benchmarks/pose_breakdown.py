@@ -45,21 +45,18 @@ def ray_alignment(centre: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec(axis / sine * np.arctan2(sine, cosine)).as_matrix()
 
 
-def item_rows(gt: list[dict], submission: dict[str, dict]) -> list[dict]:
+def item_rows(gt: list[dict], predicted: list[np.ndarray]) -> list[dict]:
     """One row per GT item: subset, pose error, error against the appearance rotation, off-axis angle,
     the off-axis angle's own pose error and the residual rotation vector (degrees, camera axes)."""
     rows = []
-    for entry in gt:
+    for entry, r_pred in zip(gt, predicted, strict=True):
         item_id = entry["id"]
-        if item_id not in submission:
-            raise KeyError(f"submission.json has no prediction for {item_id!r} (gt.json lists it)")
         model_view = np.asarray(entry["model_view_matrix"], np.float64)
         r_gt = gt_pose_rotation(model_view)
         centre = model_view[:3, 3] * np.array([1.0, -1.0, -1.0])  # OpenGL -> image-aligned camera frame
         if centre[2] <= 0:
             raise ValueError(f"{item_id}: model_view_matrix puts the head centre {centre} behind the camera")
         q = ray_alignment(centre)
-        r_pred = np.asarray(submission[item_id]["rotation_matrix"], np.float64)
         rows.append(
             {
                 "subset": (entry.get("attributes") or {}).get("pose", "all"),
@@ -101,11 +98,23 @@ def clipped(entry: dict) -> bool:
     return min(x, y) <= 0.5 or max(x + w, y + h) >= size - 0.5
 
 
-def read(eval_dir: Path) -> tuple[list[dict], list[dict]]:
-    """The GT entries of ``eval_dir/gt.json`` and their :func:`item_rows` (read once for both tables)."""
+def read_predictions(eval_dir: Path) -> tuple[list[dict], list[np.ndarray]]:
+    """The GT entries of ``eval_dir/gt.json`` and, in their order, the predicted rotations (3, 3) of
+    ``eval_dir/submission.json``; a GT item without a prediction is named."""
     gt = read_json(eval_dir / "gt.json", what="GT file (trans3dhead eval's gt.json)")
     submission = read_json(eval_dir / "submission.json", what="submission (trans3dhead eval's output)")
-    return gt, item_rows(gt, submission)
+    predicted = []
+    for entry in gt:
+        if entry["id"] not in submission:
+            raise KeyError(f"submission.json has no prediction for {entry['id']!r} (gt.json lists it)")
+        predicted.append(np.asarray(submission[entry["id"]]["rotation_matrix"], np.float64))
+    return gt, predicted
+
+
+def read(eval_dir: Path) -> tuple[list[dict], list[dict]]:
+    """The GT entries of ``eval_dir/gt.json`` and their :func:`item_rows` (read once for both tables)."""
+    gt, predicted = read_predictions(eval_dir)
+    return gt, item_rows(gt, predicted)
 
 
 def breakdown(rows: list[dict]) -> dict[str, dict[str, float]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,34 +26,30 @@ import torch
 
 from trans3dhead.geometry.rotation import matrix_to_euler, rotation_distance
 from trans3dhead.losses import euler_loss, geodesic_loss
-from trans3dhead.metrics._jsonio import read_json
 from trans3dhead.metrics.pose import gt_pose_rotation, pose_error
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pose_breakdown import read_predictions  # noqa: E402
 
 BANDS = ((0.0, 45.0), (45.0, 70.0), (70.0, 80.0), (80.0, 85.0), (85.0, 90.0))
 
 
-def item_rows(gt: list[dict], submission: dict[str, dict]) -> list[dict]:
+def item_rows(gt: list[dict], predicted: list[np.ndarray]) -> list[dict]:
     """One row per GT item: |GT yaw|, pose error, geodesic angle, both losses and their gradient norms."""
     rows = []
-    for entry in gt:
-        item_id = entry["id"]
-        if item_id not in submission:
-            raise KeyError(f"submission.json has no prediction for {item_id!r} (gt.json lists it)")
+    for entry, r_pred in zip(gt, predicted, strict=True):
         r_gt = gt_pose_rotation(np.asarray(entry["model_view_matrix"], np.float64))
-        r_pred = np.asarray(submission[item_id]["rotation_matrix"], np.float64)
         target = torch.from_numpy(r_gt)[None]
+        target_euler = matrix_to_euler(target)
         row = {
-            "abs_yaw": abs(float(matrix_to_euler(target)[0, 2])),
+            "abs_yaw": abs(float(target_euler[0, 2])),
             "pose_error": float(pose_error(r_pred, r_gt)),
             "angle": float(rotation_distance(torch.from_numpy(r_pred), torch.from_numpy(r_gt))),
         }
-        for name, loss, goal in (
-            ("euler", euler_loss, matrix_to_euler(target)),
-            ("geodesic", geodesic_loss, target),
-        ):
-            predicted = torch.from_numpy(r_pred)[None].requires_grad_(True)
-            value = loss(predicted, goal)
-            (gradient,) = torch.autograd.grad(value, predicted)
+        for name, loss, goal in (("euler", euler_loss, target_euler), ("geodesic", geodesic_loss, target)):
+            predicted_rotation = torch.from_numpy(r_pred)[None].requires_grad_(True)
+            value = loss(predicted_rotation, goal)
+            (gradient,) = torch.autograd.grad(value, predicted_rotation)
             row[name] = float(value.detach())
             row[f"{name}_grad"] = float(gradient.norm())
         rows.append(row)
@@ -98,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("eval_dir", type=Path, help="a folder `trans3dhead eval` wrote (gt.json, submission)")
     parser.add_argument("--json", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
-    gt = read_json(args.eval_dir / "gt.json", what="GT file (trans3dhead eval's gt.json)")
-    submission = read_json(args.eval_dir / "submission.json", what="submission (trans3dhead eval's output)")
-    table = bands(item_rows(gt, submission))
+    table = bands(item_rows(*read_predictions(args.eval_dir)))
     print(markdown(table))
     if args.json is not None:
         args.json.write_text(json.dumps(table, indent=2))
