@@ -304,6 +304,10 @@ def test_loss_functions_reject_bad_shapes():
         euler_loss(torch.eye(3).expand(2, 3, 3), torch.zeros(2, 2))
     with pytest.raises(ValueError, match=r"target_rotation must have shape \(2, 3, 3\)"):
         geodesic_loss(torch.eye(3).expand(2, 3, 3), torch.eye(3).expand(1, 3, 3))
+    with pytest.raises(ValueError, match="beta must be > 0, got beta=0.0"):
+        geodesic_loss(torch.eye(3).expand(2, 3, 3), torch.eye(3).expand(2, 3, 3), beta=0.0)
+    with pytest.raises(ValueError, match="beta must be > 0, got beta=-1.0"):
+        euler_loss(torch.eye(3).expand(2, 3, 3), torch.zeros(2, 3), beta=-1.0)
     with pytest.raises(ValueError, match="logits and target must both have shape"):
         soft_iou_loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 5))
     with pytest.raises(ValueError, match="radius >= 0"):
