@@ -52,6 +52,7 @@ def heads(out: Path, split: str, model, config, assets) -> dict[str, np.ndarray]
         out_dir=folder,
         input_size=config.model.input_size,
         crop_style=config.model.crop,
+        camera_focal=config.model.camera_focal,
     )
     scores = {item.item_id: item for item in result.items}
     submission = json.loads((folder / "submission.json").read_text())

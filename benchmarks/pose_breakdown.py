@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from trans3dhead.geometry.camera import axis_alignment
 from trans3dhead.metrics._jsonio import read_json
 from trans3dhead.metrics.pose import gt_pose_rotation, pose_error
 
@@ -37,12 +38,7 @@ GROSS = 0.5  # pose error of a 20.4 degree rotation
 def ray_alignment(centre: np.ndarray) -> np.ndarray:
     """(3,) head centre in the image-aligned camera frame (x right, y down, z away) -> the rotation (3, 3)
     taking its direction onto the optical axis (0, 0, 1), about their common normal."""
-    direction = centre / np.linalg.norm(centre)
-    axis = np.cross(direction, [0.0, 0.0, 1.0])
-    sine, cosine = np.linalg.norm(axis), direction[2]
-    if sine < 1e-12:
-        return np.eye(3)
-    return Rotation.from_rotvec(axis / sine * np.arctan2(sine, cosine)).as_matrix()
+    return axis_alignment(centre)
 
 
 def item_rows(gt: list[dict], predicted: list[np.ndarray]) -> list[dict]:

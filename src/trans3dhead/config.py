@@ -198,6 +198,12 @@ class ModelConfig:
     # The 68 landmarks predict and eval report when not told otherwise: "flame" (the projected FLAME
     # landmarks) | "branch" (the model's own landmarks: Trans3DHead's branch, DAD-3DNet's landmark head)
     landmarks: str = "flame"
+    # The camera's focal length, in image sizes (the longest side), with which predict and eval turn the
+    # predicted rotation from the crop's view into the camera frame (``Q^T R``, Q the rotation of the line
+    # of sight to the crop centre onto the optical axis; trans3dhead.geometry.camera): a crop-based network
+    # cannot see where its crop sat in the image (docs/experiments.md).  Post-processing only: training
+    # and the mesh, landmarks and camera matrix are unchanged.  None: the rotation as predicted (both papers)
+    camera_focal: float | None = None
 
 
 @dataclass
@@ -425,6 +431,11 @@ def _validate(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: model.memory_dilation applies to Trans3DHead (DAD-3DNet has no memory)")
     if config.model.bifpn_fusion != "stable" and config.model.arch != "dad3dnet":
         raise ConfigError(f"{source}: model.bifpn_fusion applies to DAD-3DNet (Trans3DHead has no BiFPN)")
+    focal = config.model.camera_focal
+    if focal is not None and (isinstance(focal, bool) or not math.isfinite(focal) or focal <= 0):
+        raise ConfigError(
+            f"{source}: model.camera_focal must be a positive number (image sizes) or null, got {focal!r}"
+        )
     if config.model.landmarks == "branch" and not _has_landmark_branch(config.model):
         raise ConfigError(
             f"{source}: model.landmarks=branch, but this model has no landmark branch "

@@ -157,3 +157,37 @@ def test_eval_bad_checkpoint(tmp_path, capsys):
         == 2
     )
     assert "not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_eval_camera_focal_turns_each_rotation_by_its_line_of_sight(trained, tmp_path, capsys):
+    """--camera-focal F: each submitted rotation is Q^T R of the plain one, Q from the eval crop's centre;
+    the landmarks are untouched, the report names the focal; bad values are refused."""
+    import numpy as np
+    from PIL import Image
+
+    from trans3dhead.geometry.camera import line_of_sight_rotation
+    from trans3dhead.geometry.crop import FIXED_EVAL_EXTENSION, CropTransform
+
+    root, checkpoint, data = trained
+    args = ["eval", "--checkpoint", str(checkpoint), "--data", data, "--split", "val"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--out", str(tmp_path / "focal"), "--camera-focal", "1.5"]) == 0
+    plain = json.loads((tmp_path / "plain" / "submission.json").read_text())
+    turned = json.loads((tmp_path / "focal" / "submission.json").read_text())
+    entries = {e["item_id"]: e for e in json.loads((root / "data" / "val" / "val.json").read_text())}
+    for item_id, prediction in plain.items():
+        entry = entries[item_id]
+        width, height = Image.open(root / "data" / entry["img_path"]).size
+        crop = CropTransform.from_bbox(
+            entry["bbox"], (height, width), size=64, extension=FIXED_EVAL_EXTENSION
+        )
+        x0, y0, x1, y1 = crop.box
+        q = line_of_sight_rotation(((x0 + x1) / 2, (y0 + y1) / 2), (height, width), 1.5)
+        assert not np.allclose(q, np.eye(3), atol=1e-4)  # the tiny dataset's heads sit off centre
+        expected = q.T @ np.asarray(prediction["rotation_matrix"])
+        np.testing.assert_allclose(turned[item_id]["rotation_matrix"], expected, atol=1e-5)
+        np.testing.assert_allclose(turned[item_id]["68_landmarks_2d"], prediction["68_landmarks_2d"])
+    assert json.loads((tmp_path / "focal" / "metrics.json").read_text())["sources"]["camera_focal"] == "1.5"
+    for bad in ("-1", "nan", "inf"):
+        assert main([*args, "--out", str(tmp_path / f"bad{bad}"), "--camera-focal", bad]) == 2
+        assert "--camera-focal must be >= 0" in capsys.readouterr().err

@@ -107,6 +107,32 @@ def test_branch_landmark_source(checkpoint, grace, head):
     np.testing.assert_allclose(prediction.landmarks, head.branch_landmarks, atol=1e-3)
 
 
+def test_camera_focal_turns_the_rotation_only(checkpoint, grace, head, tmp_path):
+    """With a focal length the rotation (and its Euler angles) is Q^T R_crop, Q from the crop centre; the
+    mesh, landmarks and camera stay the crop's; the checkpoint's model.camera_focal is the default."""
+    from trans3dhead.geometry import matrix_to_euler
+    from trans3dhead.geometry.camera import line_of_sight_rotation
+
+    turned = HeadAligner.from_checkpoint(checkpoint, "cpu", camera_focal=0.8)
+    (prediction,) = turned.predict(grace, [head.box])
+    x0, y0, x1, y1 = prediction.crop_box
+    q = line_of_sight_rotation(((x0 + x1) / 2, (y0 + y1) / 2), grace.shape[:2], 0.8)
+    assert not np.allclose(q, np.eye(3), atol=1e-3)
+    np.testing.assert_allclose(prediction.rotation, q.T @ head.rotation, atol=1e-6)
+    euler = matrix_to_euler(torch.from_numpy(prediction.rotation)).numpy()
+    np.testing.assert_allclose(prediction.euler, euler, atol=1e-6)
+    for name in ("landmarks", "vertices", "camera"):
+        np.testing.assert_allclose(getattr(prediction, name), getattr(head, name), atol=1e-6, err_msg=name)
+    configured = make_checkpoint(tmp_path, overrides=("model.camera_focal=0.8",))
+    (from_config,) = HeadAligner.from_checkpoint(configured, "cpu").predict(grace, [head.box])
+    np.testing.assert_allclose(from_config.rotation, prediction.rotation, atol=1e-6)
+    (off,) = HeadAligner.from_checkpoint(configured, "cpu", camera_focal=None).predict(grace, [head.box])
+    np.testing.assert_allclose(off.rotation, head.rotation, atol=1e-6)
+    for bad in (0.0, -2.0, float("nan"), True):
+        with pytest.raises(ValueError, match="camera_focal must be a positive number"):
+            HeadAligner(backend=turned.backend, mesh=turned.mesh, camera_focal=bad)
+
+
 def test_full_image_detector_crops_the_whole_image(checkpoint, grace):
     aligner = HeadAligner.from_checkpoint(checkpoint, "cpu", detector=FullImageDetector())
     (prediction,) = aligner.predict(grace)

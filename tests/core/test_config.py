@@ -63,11 +63,21 @@ def test_round_trip(tmp_path):
         ({"train": "fast"}, r"<config>\.train: expected a mapping"),
         ({"model": {"params_per_query": 0}}, r"model\.params_per_query must be positive"),
         ({"model": {"arch": "dad3dnet", "params_per_query": 25}}, "params_per_query applies to Trans3DHead"),
+        ({"model": {"camera_focal": -2.0}}, r"model\.camera_focal must be a positive number .* got -2\.0"),
+        ({"model": {"camera_focal": float("inf")}}, r"model\.camera_focal: expected a finite number"),
+        ({"model": {"camera_focal": 0}}, r"model\.camera_focal must be a positive number"),
+        ({"model": {"camera_focal": "long"}}, r"model\.camera_focal: expected a number, got 'long'"),
     ],
 )
 def test_errors_name_the_key(data, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict(data)
+
+
+def test_camera_focal_default_and_override():
+    assert config_from_dict({}).model.camera_focal is None
+    assert load_config(None, ["model.camera_focal=4"]).model.camera_focal == 4.0
+    assert load_config(None, ["model.camera_focal=4", "model.camera_focal=null"]).model.camera_focal is None
 
 
 def test_bad_files_and_overrides(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from scipy.spatial.transform import Rotation
@@ -186,3 +187,51 @@ def test_camera_gradcheck():
     mv = translate_z(-2.0).requires_grad_(True)
     projection = pinhole(50.0, 8.0, 8.0)
     assert torch.autograd.gradcheck(lambda v, m: gt_project(v, m, projection, 16.0), (vertices, mv))
+
+
+def test_line_of_sight_rotation_turns_the_ray_onto_the_axis():
+    from trans3dhead.geometry.camera import axis_alignment, line_of_sight_rotation
+
+    h, w, focal = 480, 640, 1.5
+    np.testing.assert_allclose(line_of_sight_rotation(((w - 1) / 2, (h - 1) / 2), (h, w), focal), np.eye(3))
+    for point in ((0.0, 0.0), (600.0, 100.0), (320.0, 470.0)):
+        q = line_of_sight_rotation(point, (h, w), focal)
+        ray = np.array([point[0] - (w - 1) / 2, point[1] - (h - 1) / 2, focal * w])
+        np.testing.assert_allclose(q @ (ray / np.linalg.norm(ray)), [0.0, 0.0, 1.0], atol=1e-12)
+        np.testing.assert_allclose(q @ q.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(q) == pytest.approx(1.0)
+        # about the common normal: the axis lies in the image plane, so the rotation has no roll part
+        axis = np.array([q[2, 1] - q[1, 2], q[0, 2] - q[2, 0], q[1, 0] - q[0, 1]])
+        assert abs(axis[2]) < 1e-12 and np.linalg.norm(axis) > 0
+        # its angle is the ray's angle to the axis
+        angle = np.arccos(np.clip((np.trace(q) - 1) / 2, -1, 1))
+        assert angle == pytest.approx(np.arctan2(np.hypot(*ray[:2]), ray[2]))
+    np.testing.assert_allclose(axis_alignment((0.0, 0.0, 2.0)), np.eye(3))
+
+
+def test_crop_rotation_to_camera_undoes_the_crops_view():
+    from trans3dhead.geometry.camera import crop_rotation_to_camera, line_of_sight_rotation
+
+    r = Rotation.from_euler("xyz", [10.0, -35.0, 5.0], degrees=True).as_matrix()
+    box, hw = (400.0, 20.0, 600.0, 240.0), (480, 640)
+    q = line_of_sight_rotation((500.0, 130.0), hw, 2.0)
+    np.testing.assert_allclose(crop_rotation_to_camera(q @ r, box, hw, 2.0), r, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda f: f.line_of_sight_rotation((1.0, 2.0), (10, 10), 0.0), "focal must be a positive"),
+        (lambda f: f.line_of_sight_rotation((1.0, 2.0), (10, 10), float("nan")), "focal must be a positive"),
+        (lambda f: f.line_of_sight_rotation((1.0, 2.0), (10, 10), True), "focal must be a positive"),
+        (lambda f: f.line_of_sight_rotation((1.0, 2.0), (0, 10), 1.0), "image_hw must be two positive"),
+        (lambda f: f.line_of_sight_rotation((float("inf"), 2.0), (10, 10), 1.0), "point must be a finite"),
+        (lambda f: f.axis_alignment((0.0, 0.0, -1.0)), "direction must be a finite"),
+        (lambda f: f.crop_rotation_to_camera(np.eye(2), (0, 0, 1, 1), (10, 10), 1.0), "rotation must be"),
+    ],
+)
+def test_line_of_sight_bad_inputs_are_named(call, message):
+    from trans3dhead.geometry import camera
+
+    with pytest.raises(ValueError, match=message):
+        call(camera)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from trans3dhead.cli._common import add_asset_args
@@ -33,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="2D landmarks to submit: projected FLAME mesh or the landmark branch (default: the "
         "checkpoint's model.landmarks, flame unless set; branch for an imported DAD-3DNet)",
     )
+    p.add_argument(
+        "--camera-focal",
+        type=float,
+        help="focal length (image sizes) with which to turn each predicted rotation from the crop's view "
+        "into the camera frame (default: the checkpoint's model.camera_focal; 0: as predicted)",
+    )
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
     p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
     p.add_argument("--device", default="cpu")
@@ -50,6 +57,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise InputError(f"--batch must be positive, got {args.batch}")
+    if args.camera_focal is not None and not (math.isfinite(args.camera_focal) and args.camera_focal >= 0):
+        raise InputError(f"--camera-focal must be >= 0 (0: rotations as predicted), got {args.camera_focal}")
     check_output_dir(args.out)
     model, config, assets = model_from_checkpoint(
         args.checkpoint, flame=args.flame, aux=args.aux, device=args.device
@@ -59,7 +68,12 @@ def evaluate(args: argparse.Namespace) -> int:
         return tqdm(items, desc="eval", unit="batch", file=sys.stderr, disable=None)
 
     size, crop_style = config.model.input_size, config.model.crop
+    focal = config.model.camera_focal if args.camera_focal is None else (args.camera_focal or None)
     if args.dataset == "aflw2000":
+        if args.camera_focal:
+            raise InputError("--camera-focal: --dataset aflw2000 scores the Euler angles as predicted")
+        if focal is not None:
+            print("AFLW2000-3D: Euler angles as predicted (model.camera_focal not applied)", file=sys.stderr)
         table = evaluate_aflw2000(
             model,
             root=args.data,
@@ -90,6 +104,7 @@ def evaluate(args: argparse.Namespace) -> int:
             device=args.device,
             progress=bar,
             crop_style=crop_style,
+            camera_focal=focal,
         )
     if result is None:
         print(f"{args.split}: no annotations; wrote {args.out}/submission.json only")

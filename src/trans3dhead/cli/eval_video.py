@@ -67,12 +67,13 @@ def evaluate_video(args: argparse.Namespace) -> int:
         args.checkpoint, flame=args.flame, aux=args.aux, device=args.device
     )
     aligner = (
-        HeadAligner(  # the checkpoint's crop and landmark source, as HeadAligner.from_checkpoint sets them
+        HeadAligner(  # the checkpoint's settings, as HeadAligner.from_checkpoint sets them
             backend=TorchBackend(model=model, device=args.device),
             mesh=MeshInfo.from_flame(model.flame),
             batch_size=args.batch,
             landmark_source=args.landmarks or config.model.landmarks,
             crop_style=config.model.crop,
+            camera_focal=config.model.camera_focal,
         )
     )
     frames = sum(1 for folder in folders for _ in (folder / "images").glob("*.png"))

@@ -28,6 +28,7 @@ from trans3dhead.engine.distributed import DistContext
 from trans3dhead.errors import InputError
 from trans3dhead.flame.assets import CHAMFER_KEYPOINTS
 from trans3dhead.frames import LANDMARK_SOURCES
+from trans3dhead.geometry.camera import crop_rotation_to_camera
 from trans3dhead.metrics.benchmark import (
     BenchmarkOptions,
     BenchmarkResult,
@@ -97,8 +98,10 @@ def predict(
     landmark_source: str = "flame",
     dense_2d: bool = True,
     progress: Callable[[Iterable], Iterable] | None = None,
+    camera_focal: float | None = None,
 ) -> dict[str, dict[str, list]]:
-    """Submission entries ``{item_id: {...}}`` for every item of ``batches`` (original-image pixels)."""
+    """Submission entries ``{item_id: {...}}`` for every item of ``batches`` (original-image pixels).
+    ``camera_focal``: see ``model.camera_focal`` (None: each rotation as predicted)."""
     if landmark_source not in LANDMARK_SOURCES:
         raise InputError(f"landmark_source must be one of {LANDMARK_SOURCES}, got {landmark_source!r}")
     branch = has_landmark_branch(model)
@@ -125,12 +128,19 @@ def predict(
                 landmarks_branch=from_branch,
                 points_3d=flame.posed_vertices[i].cpu().numpy(),
                 keypoints_3d=flame.landmarks_3d[i, keypoints].cpu().numpy(),
-                rotation=flame.rotation[i].cpu().numpy(),
+                rotation=_rotation(flame.rotation[i].cpu().numpy(), crop, camera_focal),
                 points_2d=crop.points_to_image(flame.projected[i].double().cpu().numpy())
                 if dense_2d
                 else None,
             )
     return out
+
+
+def _rotation(rotation: Any, crop: Any, camera_focal: float | None) -> Any:
+    """A predicted (3, 3) rotation, turned into the camera frame when ``camera_focal`` is set."""
+    if camera_focal is None:
+        return rotation
+    return crop_rotation_to_camera(rotation, crop.box, crop.image_hw, camera_focal)
 
 
 def evaluate(
@@ -143,9 +153,12 @@ def evaluate(
     dist: DistContext | None = None,
     options: BenchmarkOptions | None = None,
     landmark_source: str = "flame",
+    camera_focal: float | None = None,
 ) -> BenchmarkResult:
     """Predict this rank's batches, score them, and merge the scores of every rank (same result on all)."""
-    predictions = predict(model, batches, device=device, landmark_source=landmark_source)
+    predictions = predict(
+        model, batches, device=device, landmark_source=landmark_source, camera_focal=camera_focal
+    )
     mine = [gt for gt in gt_items if gt.item_id in predictions]
     result = score_predictions(mine, predictions, topology=topology, options=options)
     parts = dist.gather_objects(result) if dist is not None else [result]
@@ -172,6 +185,7 @@ def evaluate_split(
     device: torch.device | str = "cpu",
     progress: Callable[[Iterable], Iterable] | None = None,
     crop_style: str = "centred",
+    camera_focal: float | None = None,
 ) -> BenchmarkResult | None:
     """Predict a DAD-3DHeads-format split and write ``submission.json``; when the split has annotations,
     also write ``gt.json`` and the report (``metrics.json`` / ``metrics.md``), such that
@@ -194,7 +208,12 @@ def evaluate_split(
     check_gt_topology(gt_items, topology)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     predictions = predict(
-        model, loader, device=torch.device(device), landmark_source=landmark_source, progress=progress
+        model,
+        loader,
+        device=torch.device(device),
+        landmark_source=landmark_source,
+        progress=progress,
+        camera_focal=camera_focal,
     )
     write_submission(out / "submission.json", predictions)
     if not annotated:
@@ -202,6 +221,8 @@ def evaluate_split(
     write_gt_file(out / "gt.json", entries)
     result = score_predictions(gt_items, predictions, topology=topology, options=options)
     sources = {"data": f"{root}/{split}", "flame": assets.model.source, "landmarks": landmark_source}
+    if camera_focal is not None:
+        sources["camera_focal"] = str(camera_focal)
     write_report(result, out, sources=sources)
     return result
 
@@ -232,6 +253,7 @@ def evaluate_checkpoint(
         landmark_source=config.model.landmarks,
         device=device,
         crop_style=config.model.crop,
+        camera_focal=config.model.camera_focal,
     )
     report = None if result is None else jsonio.read_file(Path(out_dir) / "metrics.json")
     return model, report

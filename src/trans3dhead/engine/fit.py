@@ -510,6 +510,7 @@ def _validate(
         topology=run.topology,
         device=dist.device,
         dist=dist,
+        camera_focal=run.config.model.camera_focal,
     )
     metrics = position.metrics = headline_metrics(result)
     if run.log is not None:

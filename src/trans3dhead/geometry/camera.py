@@ -18,6 +18,9 @@ __all__ = [
     "gt_camera_vertices",
     "gt_depth_problem",
     "gt_project",
+    "axis_alignment",
+    "line_of_sight_rotation",
+    "crop_rotation_to_camera",
     "ortho_project",
     "ortho_project_3d",
     "ortho_camera_matrix",
@@ -234,3 +237,55 @@ def scale_translation_to_image(
     new_translation = (translation + 1.0) / k_t[..., None] - 1.0 + shift3
     k_scale = k_t[..., None] if scale.dim() == translation.dim() else k_t
     return (scale + 1.0) / k_scale - 1.0, new_translation
+
+
+def line_of_sight_rotation(point: Sequence[float], image_hw: Sequence[int], focal: float) -> np.ndarray:
+    """The rotation Q (3, 3, float64) that turns the line of sight to an image point onto the optical axis.
+
+    A pinhole camera looks from the image centre ``((W - 1) / 2, (H - 1) / 2)`` with a focal length of
+    ``focal`` times the image's longest side; the ray to the pixel ``point = (x, y)`` has the direction
+    ``d = (x - (W - 1) / 2, y - (H - 1) / 2, focal * max(H, W))`` in the image-aligned camera frame (x right,
+    y down, z away from the camera).  Q rotates ``d`` onto ``(0, 0, 1)`` about their common normal
+    (:func:`axis_alignment`); the identity at the image centre.  A head seen along ``d`` with rotation
+    R (camera frame) looks, in a crop centred on it, like a head on the optical axis with rotation
+    ``Q R``: the crop's view of it.
+    """
+    height, width = (int(v) for v in image_hw)
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image_hw must be two positive sizes (height, width), got {tuple(image_hw)}")
+    if isinstance(focal, bool) or not np.isfinite(focal) or focal <= 0:
+        raise ValueError(f"focal must be a positive number (image sizes), got {focal!r}")
+    x, y = (float(v) for v in point)
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise ValueError(f"point must be a finite pixel (x, y), got {tuple(point)}")
+    return axis_alignment((x - (width - 1) / 2.0, y - (height - 1) / 2.0, float(focal) * max(height, width)))
+
+
+def axis_alignment(direction: Sequence[float]) -> np.ndarray:
+    """The rotation (3, 3, float64) turning ``direction`` (3,) (z > 0: in front of the camera) onto the
+    optical axis ``(0, 0, 1)`` about their common normal; the identity on the axis."""
+    d = np.asarray(direction, np.float64)
+    if d.shape != (3,) or not np.all(np.isfinite(d)) or d[2] <= 0:
+        raise ValueError(f"direction must be a finite (x, y, z) with z > 0, got {d.tolist()}")
+    d = d / np.linalg.norm(d)
+    v = np.cross(d, [0.0, 0.0, 1.0])
+    skew = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+    return np.eye(3) + skew + skew @ skew / (1.0 + d[2])
+
+
+def crop_rotation_to_camera(
+    rotation: np.ndarray, crop_box: Sequence[float], image_hw: Sequence[int], focal: float
+) -> np.ndarray:
+    """A rotation read from a crop, turned into the camera frame: ``Q^T R``.
+
+    The network sees the head along the line of sight to the crop's centre, so what it can read from
+    the pixels is the crop's view ``Q R_camera`` (:func:`line_of_sight_rotation`; ``crop_box`` is
+    ``(x0, y0, x1, y1)`` in original-image pixels).  With the camera's focal length (``focal``: image
+    sizes) this undoes Q.  ``rotation`` (3, 3); returns (3, 3) float64.
+    """
+    r = np.asarray(rotation, np.float64)
+    if r.shape != (3, 3):
+        raise ValueError(f"rotation must be (3, 3), got {r.shape}")
+    x0, y0, x1, y1 = (float(v) for v in crop_box)
+    q = line_of_sight_rotation(((x0 + x1) / 2.0, (y0 + y1) / 2.0), image_hw, focal)
+    return q.T @ r

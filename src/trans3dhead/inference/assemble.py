@@ -17,6 +17,7 @@ import torch
 from trans3dhead.flame.params import ParamLayout
 from trans3dhead.frames import PREDICTION_LANDMARK_SOURCES
 from trans3dhead.geometry import CropTransform, matrix_to_euler, ortho_camera_matrix, ortho_project_3d
+from trans3dhead.geometry.camera import crop_rotation_to_camera
 from trans3dhead.inference.boxes import Detection
 from trans3dhead.inference.confidence import head_confidence
 from trans3dhead.inference.prediction import HeadPrediction
@@ -83,7 +84,13 @@ def _chosen(source: str, flame_2d: np.ndarray, branch: np.ndarray, output: HeadO
 
 
 def _one(
-    output: HeadOutput, i: int, crop: CropTransform, detection: Detection, mesh: MeshInfo, source: str
+    output: HeadOutput,
+    i: int,
+    crop: CropTransform,
+    detection: Detection,
+    mesh: MeshInfo,
+    source: str,
+    camera_focal: float | None,
 ) -> HeadPrediction:
     f64 = torch.float64
     params = output.params[i].detach().cpu().to(f64)  # (K,)
@@ -96,6 +103,9 @@ def _one(
     lmk3d = output.flame.landmarks_3d[i].detach().cpu().to(f64)
     landmarks_3d = ortho_project_3d(lmk3d, scale, translation, image_size=size).numpy()  # (N, 3)
     branch = crop.landmarks_to_image(output.landmarks[i].detach().cpu().to(f64).numpy())  # (N, 2)
+    pose = rotation if camera_focal is None else torch.from_numpy(
+        crop_rotation_to_camera(rotation.numpy(), crop.box, crop.image_hw, camera_focal)
+    )
     confidence, failed = head_confidence(
         landmarks_3d[:, :2], branch if mesh.landmark_branch else None, detection.box
     )
@@ -112,8 +122,8 @@ def _one(
         dense_landmarks={name: vertices[idx, :2] for name, idx in mesh.dense.items()},
         vertices=vertices,
         faces=mesh.faces,
-        rotation=rotation.numpy(),
-        euler=matrix_to_euler(rotation).numpy(),
+        rotation=pose.numpy(),
+        euler=matrix_to_euler(pose).numpy(),
         scale=float(scale[0]),
         translation=translation.numpy(),
         camera=ortho_camera_matrix(rotation, scale, translation, image_size=size).numpy(),
@@ -131,11 +141,15 @@ def assemble_predictions(
     detections: Sequence[Detection],
     mesh: MeshInfo,
     landmark_source: str = "flame",
+    camera_focal: float | None = None,
 ) -> list[HeadPrediction]:
-    """One :class:`HeadPrediction` per row of ``output`` (B heads), given each head's crop and box."""
+    """One :class:`HeadPrediction` per row of ``output`` (B heads), given each head's crop and box.
+    ``camera_focal``: see ``model.camera_focal`` (None: the rotation as predicted)."""
     if landmark_source not in LANDMARK_SOURCES:
         raise ValueError(f"landmark_source must be one of {LANDMARK_SOURCES}, got {landmark_source!r}")
     batch = output.params.shape[0]
     if len(crops) != batch or len(detections) != batch:
         raise ValueError(f"got {batch} outputs but {len(crops)} crops and {len(detections)} detections")
-    return [_one(output, i, crops[i], detections[i], mesh, landmark_source) for i in range(batch)]
+    return [
+        _one(output, i, crops[i], detections[i], mesh, landmark_source, camera_focal) for i in range(batch)
+    ]

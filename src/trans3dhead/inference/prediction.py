@@ -42,10 +42,15 @@ class HeadPrediction:
         dense_landmarks: ``{"191": (M, 2), "445": (M, 2)}`` dense landmark subsets the model has.
         vertices: (V, 3) posed mesh in the image frame, or None when read from JSON without the mesh.
         faces: (F, 3) triangle vertex indices, or None with ``vertices``.
-        rotation: (3, 3) head rotation R, model frame (y up) -> image-aligned frame (y down).
-        euler: (3,) (roll, pitch, yaw) in degrees, see :data:`EULER_ORDER` and ``docs/conventions.md``.
+        rotation: (3, 3) head rotation R, model frame (y up) -> image-aligned frame (y down).  With the
+            checkpoint's ``model.camera_focal`` set, the camera-frame pose ``Q^T R_crop``
+            (:func:`~trans3dhead.geometry.camera.crop_rotation_to_camera`); the mesh, the landmarks and
+            ``camera`` keep the crop's rotation ``R_crop``, whose orthographic projection they are.
+        euler: (3,) (roll, pitch, yaw) of ``rotation`` in degrees, see :data:`EULER_ORDER` and
+            ``docs/conventions.md``.
         scale, translation: orthographic parameters mapped to the image: ``vertices`` equals
-            ``ortho_project_3d(R v, scale, translation, input_size)`` for model-frame vertices v.
+            ``ortho_project_3d(R_crop v, scale, translation, input_size)`` for model-frame vertices v
+            (``R_crop`` is ``rotation`` unless ``model.camera_focal`` is set).
         camera: (3, 4) affine camera, ``[v, 1] @ camera.T`` = ``vertices`` for model-frame vertices v.
         params: (K,) the raw regressed parameter vector (crop frame), laid out as ``layout``.
         layout: the parameter layout (shape / expression / jaw / rotation / translation / scale slices).

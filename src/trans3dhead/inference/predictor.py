@@ -11,6 +11,7 @@ S x S), run through the network in batches, and mapped back to the original imag
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -79,6 +80,9 @@ class HeadAligner:
         extension: (left, top, right, bottom) fractions added to each head box before cropping.
         crop_style: the crop, one of :data:`~trans3dhead.geometry.crop.CROP_STYLES` (the checkpoint's
             ``model.crop``: "reference" for an imported DAD-3DNet).
+        camera_focal: the camera's focal length in image sizes (the longest side) with which each
+            predicted rotation is turned from the crop's view into the camera frame (the checkpoint's
+            ``model.camera_focal``); None: the rotation as predicted.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class HeadAligner:
         landmark_source: str = "flame",
         extension: Sequence[float] = FIXED_EVAL_EXTENSION,
         crop_style: str = "centred",
+        camera_focal: float | None = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -107,6 +112,13 @@ class HeadAligner:
         if crop_style not in CROP_STYLES:
             raise ValueError(f"crop_style must be one of {CROP_STYLES}, got {crop_style!r}")
         self.crop_style = crop_style
+        if camera_focal is not None and (
+            isinstance(camera_focal, bool) or not math.isfinite(camera_focal) or camera_focal <= 0
+        ):
+            raise ValueError(
+                f"camera_focal must be a positive number (image sizes) or None, got {camera_focal!r}"
+            )
+        self.camera_focal = camera_focal
         self.input_size = int(backend.input_size)
         self.video: VideoTracker | None = None  # the state of :meth:`track`
 
@@ -123,15 +135,17 @@ class HeadAligner:
         onnx_threads: int | None = None,
         batch_size: int = 16,
         landmark_source: str | None = None,
+        camera_focal: float | None | str = "config",
     ) -> HeadAligner:
         """Load a checkpoint (``best.pt`` / ``last.pt`` of a training run, or one written by
         ``trans3dhead import``).
 
-        The crop style and, unless ``landmark_source`` is given, the landmark source come from the
-        checkpoint's config (``model.crop``, ``model.landmarks``).  ``device`` defaults to CUDA when
-        available.  ``flame`` / ``aux`` override the FLAME files named in the checkpoint's config.  With
-        ``onnx`` the network runs from that exported file in ONNX Runtime (the checkpoint still supplies
-        the mesh faces, layout and dense subsets; the two must match).
+        The crop style and, unless ``landmark_source`` / ``camera_focal`` is given, the landmark source
+        and the camera's focal length come from the checkpoint's config (``model.crop``,
+        ``model.landmarks``, ``model.camera_focal``; ``camera_focal=None``: rotations as predicted).
+        ``device`` defaults to CUDA when available.  ``flame`` / ``aux`` override the FLAME files named in
+        the checkpoint's config.  With ``onnx`` the network runs from that exported file in ONNX Runtime
+        (the checkpoint still supplies the mesh faces, layout and dense subsets; the two must match).
         """
         from trans3dhead.engine.evaluate import has_landmark_branch
         from trans3dhead.models.build import model_from_checkpoint
@@ -158,6 +172,7 @@ class HeadAligner:
             batch_size=batch_size,
             landmark_source=landmark_source or config.model.landmarks,
             crop_style=config.model.crop,
+            camera_focal=config.model.camera_focal if camera_focal == "config" else camera_focal,
         )
 
     def detect(self, image: np.ndarray, *, names: Sequence[str] = ()) -> list[Detection]:
@@ -225,6 +240,7 @@ class HeadAligner:
                 detections=[d for _, d in chunk],
                 mesh=self.mesh,
                 landmark_source=self.landmark_source,
+                camera_focal=self.camera_focal,
             )
             for (i, _), prediction in zip(chunk, predictions, strict=True):
                 results[i].append(prediction)
