@@ -19,7 +19,7 @@ import torch
 
 import trans3dhead
 from trans3dhead.atomic import atomic_open
-from trans3dhead.config import config_from_dict
+from trans3dhead.config import apply_overrides, config_from_dict, config_to_dict
 from trans3dhead.errors import InputError
 
 __all__ = [
@@ -149,14 +149,30 @@ def _reason(exc: Exception) -> str:
     return " ".join(lines[:2]) if lines else type(exc).__name__
 
 
+#: config keys ``slim_checkpoint`` may set: how predictions are read out, not what the weights are
+SLIM_SETTABLE = ("model.camera_focal", "model.landmarks")
+
+
 def slim_checkpoint(
-    source: str | Path | Sequence[str | Path], target: str | Path, *, dtype: torch.dtype = torch.float16
+    source: str | Path | Sequence[str | Path],
+    target: str | Path,
+    *,
+    dtype: torch.dtype = torch.float16,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write a deployable copy of ``source``: the model weights (floating-point tensors stored as
     ``dtype``; they load into float32 models unchanged) and the resolved config, without optimiser,
     scheduler and RNG state.  Several sources: their weights averaged (:func:`average_weights`), the
-    config and step of the last.  Returns what was written (keys ``model``, ``config``, ``slim``)."""
+    config and step of the last.  ``overrides`` (``key=value``, keys of :data:`SLIM_SETTABLE`) change the
+    written config.  Returns what was written (keys ``model``, ``config``, ``slim``)."""
     sources = [source] if isinstance(source, str | Path) else list(source)
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key not in SLIM_SETTABLE:
+            raise InputError(
+                f"--set {item!r}: only {', '.join(SLIM_SETTABLE)} can be set in a slim checkpoint "
+                "(the other keys describe the weights)"
+            )
     if len(sources) == 1:
         data = load_checkpoint(sources[0])
         weights = data["model"]
@@ -166,9 +182,14 @@ def slim_checkpoint(
     slim: dict[str, Any] = {"source": str(sources[0]), "dtype": str(dtype).removeprefix("torch.")}
     if len(sources) > 1:
         slim.update(source=[str(s) for s in sources], averaged=len(sources))
+    config = checkpoint_config(data, sources[-1])
+    if overrides:
+        changed = apply_overrides(config, list(overrides), source="--set")
+        config = config_to_dict(config_from_dict(changed, source=f"{sources[-1]} (config with --set)"))
+        slim["set"] = list(overrides)
     payload = {
         "model": model,
-        "config": checkpoint_config(data, sources[-1]),
+        "config": config,
         "epoch": data.get("epoch"),
         "step": data.get("step"),
         "slim": slim,

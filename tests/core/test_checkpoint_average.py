@@ -43,6 +43,22 @@ def test_several_sources_are_averaged_with_the_last_ones_config(tmp_path, capsys
     assert "exists already" in capsys.readouterr().err
 
 
+def test_set_changes_only_read_out_settings(tmp_path, capsys):
+    a = _write(tmp_path / "a.pt", 1.0, steps=10)
+    out = tmp_path / "set.pt"
+    assert main(["slim-checkpoint", str(a), str(out), "--set", "model.camera_focal=3.5"]) == 0
+    stored = load_checkpoint(out)
+    assert stored["config"]["model"]["camera_focal"] == 3.5
+    assert stored["slim"]["set"] == ["model.camera_focal=3.5"]
+    assert stored["config"]["model"]["d_model"] == 128 and stored["config"]["train"]["lr"] == 1e-4
+    capsys.readouterr()
+    assert main(["slim-checkpoint", str(a), str(tmp_path / "x.pt"), "--set", "model.d_model=64"]) == 2
+    assert "--set 'model.d_model=64': only model.camera_focal, model.landmarks" in capsys.readouterr().err
+    assert main(["slim-checkpoint", str(a), str(tmp_path / "y.pt"), "--set", "model.camera_focal=-1"]) == 2
+    assert "model.camera_focal must be a positive number" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()
+
+
 def test_checkpoints_that_do_not_match_are_refused_by_name(tmp_path):
     a = _write(tmp_path / "a.pt", 1.0, steps=10)
     resnet = {**CONFIG, "model": {"backbone": "resnet18"}}

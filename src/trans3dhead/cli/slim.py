@@ -22,6 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("target", help="file to write (must not exist)")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a read-out setting of the written config (repeatable): model.camera_focal=F, "
+        "model.landmarks=flame|branch",
+    )
     p.set_defaults(func=slim)
 
 
@@ -37,7 +45,9 @@ def slim(args: argparse.Namespace) -> int:
     if target.exists():
         raise InputError(f"{target} exists already: choose another file")
     check_output_file(target, option="TARGET")
-    slim_checkpoint(args.source, target, dtype=torch.float32 if args.fp32 else torch.float16)
+    slim_checkpoint(
+        args.source, target, dtype=torch.float32 if args.fp32 else torch.float16, overrides=args.set
+    )
     size = target.stat().st_size / 2**20
     print(f"wrote {target} ({size:.1f} MiB)")
     return 0
