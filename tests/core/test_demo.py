@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -64,11 +65,16 @@ def test_demo_starts_from_a_slim_checkpoint_and_fine_tunes(tmp_path, capsys):
     # the fine-tuning started from the slim weights (float16 -> float32), not from ImageNet
     run_config = json.loads(json.dumps(load_checkpoint(out / "run" / "last.pt")["config"]))
     assert run_config["train"]["init_from"] == str(slim) and run_config["model"]["pretrained"] == "none"
+    # with the shipped model's last stages' rotation loss, and rotations in the camera frame of the demo's
+    # lens range (2-6 image sizes: their geometric mean)
+    assert run_config["loss"]["weights"]["euler"] == 0 and run_config["loss"]["weights"]["geodesic"] == 0.03
+    assert run_config["model"]["camera_focal"] == pytest.approx(math.sqrt(12.0))
     page = (out / "index.html").read_text()
     assert "The shipped pretrained model, as it is" in page and "fine-tuned here for 1 epochs" in page
     # the evaluation before fine-tuning is the start checkpoint's own
     again = tmp_path / "eval_again"
     args = ["eval", "--checkpoint", str(slim), "--data", str(out / "data"), "--split", "test"]
+    args += ["--camera-focal", repr(math.sqrt(12.0))]
     assert main([*args, "--out", str(again)]) == 0
     before = json.loads((out / "eval_start" / "metrics.json").read_text())["results"]
     after = json.loads((again / "metrics.json").read_text())["results"]

@@ -235,10 +235,11 @@ def evaluate_checkpoint(
     out_dir: str | Path,
     batch_size: int = 16,
     device: torch.device | str = "cpu",
+    camera_focal: float | None | str = "config",
 ) -> tuple[nn.Module, dict[str, Any] | None]:
-    """:func:`evaluate_split` of a checkpoint with the input size, crop and landmark source its config
-    names.  Returns the model and the report (``metrics.json``'s content; None for a split without
-    annotations)."""
+    """:func:`evaluate_split` of a checkpoint with the input size, crop, landmark source and (unless
+    ``camera_focal`` is given: a number or None) camera focal length its config names.  Returns the model
+    and the report (``metrics.json``'s content; None for a split without annotations)."""
     from trans3dhead.models.build import model_from_checkpoint
 
     model, config, assets = model_from_checkpoint(checkpoint, device=device)
@@ -253,7 +254,7 @@ def evaluate_checkpoint(
         landmark_source=config.model.landmarks,
         device=device,
         crop_style=config.model.crop,
-        camera_focal=config.model.camera_focal,
+        camera_focal=config.model.camera_focal if camera_focal == "config" else camera_focal,
     )
     report = None if result is None else jsonio.read_file(Path(out_dir) / "metrics.json")
     return model, report
