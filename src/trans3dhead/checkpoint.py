@@ -207,9 +207,15 @@ def average_weights(sources: Sequence[str | Path]) -> dict[str, torch.Tensor]:
 
 
 def _model_config(data: dict[str, Any], path: str | Path) -> Any:
-    """The checkpoint's model config, resolved: keys added to the code after it was written read as
-    their defaults, so an older checkpoint compares equal to a newer one of the same model."""
-    return config_from_dict(checkpoint_config(data, path), source=f"{path} (config)").model
+    """The checkpoint's model config, resolved (keys added to the code after it was written read as
+    their defaults, so an older checkpoint compares equal to a newer one of the same model), without the
+    read-out settings of :data:`SLIM_SETTABLE`, which do not describe the weights."""
+    model = config_from_dict(checkpoint_config(data, path), source=f"{path} (config)").model
+    defaults = type(model)()
+    for key in SLIM_SETTABLE:
+        name = key.removeprefix("model.")
+        setattr(model, name, getattr(defaults, name))
+    return model
 
 
 def _average(sources: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

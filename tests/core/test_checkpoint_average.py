@@ -57,6 +57,10 @@ def test_set_changes_only_read_out_settings(tmp_path, capsys):
     assert main(["slim-checkpoint", str(a), str(tmp_path / "y.pt"), "--set", "model.camera_focal=-1"]) == 2
     assert "model.camera_focal must be a positive number" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()
+    # a read-out setting does not describe the weights: checkpoints that differ only there average
+    soup = tmp_path / "soup.pt"
+    assert main(["slim-checkpoint", str(out), str(a), str(soup), "--set", "model.camera_focal=2"]) == 0
+    assert load_checkpoint(soup)["config"]["model"]["camera_focal"] == 2.0
 
 
 def test_checkpoints_that_do_not_match_are_refused_by_name(tmp_path):
