@@ -178,6 +178,7 @@ NOT_USED = {
     "bifpn_fusion": "DAD-3DNet only (a config error for Trans3DHead)",
     "crop": "the input crop, not structure: tested in test_import_dad3dnet",
     "landmarks": "which landmarks predict / eval report, not structure: tested in test_import_dad3dnet",
+    "camera_focal": "how predict / eval read the rotation out, not structure: tested in test_eval, test_api",
     "d_model": "Trans3DHead only",
     "nhead": "Trans3DHead only",
     "dim_feedforward": "Trans3DHead only",
