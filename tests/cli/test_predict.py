@@ -158,6 +158,28 @@ def test_boxes_file(checkpoint, tmp_path):
     assert image.is_file()
 
 
+def test_camera_focal_turns_the_reported_rotation(checkpoint, tmp_path):
+    """--camera-focal F: the rotation is Q^T R of --camera-focal 0's (Q from the crop centre), the
+    landmarks are kept."""
+    from trans3dhead.geometry.camera import line_of_sight_rotation
+
+    pixels = load_rgb(grace_hopper_path())[::2, ::2].copy()
+    image = write_image(tmp_path / "in" / "a.png", pixels)
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"a.png": [[30, 20, 120, 150]]}))
+    heads = {}
+    for focal in ("0", "0.8"):
+        out = tmp_path / f"out{focal}"
+        assert predict(checkpoint, image, "--out", out, "--boxes", boxes, "--camera-focal", focal) == 0
+        (heads[focal],) = read_result(out / "a.json")["heads"]
+    x0, y0, x1, y1 = heads["0.8"]["crop_box"]
+    q = line_of_sight_rotation(((x0 + x1) / 2, (y0 + y1) / 2), pixels.shape[:2], 0.8)
+    assert not np.allclose(q, np.eye(3), atol=1e-3)
+    expected = q.T @ np.asarray(heads["0"]["rotation"])
+    np.testing.assert_allclose(heads["0.8"]["rotation"], expected, atol=1e-6)
+    np.testing.assert_allclose(heads["0.8"]["landmarks"], heads["0"]["landmarks"], atol=1e-6)
+
+
 def test_nothing_processed_exits_1(checkpoint, tmp_path, capsys):
     (tmp_path / "bad.jpg").write_bytes(b"nope")
     assert predict(checkpoint, tmp_path / "bad.jpg", "--out", tmp_path / "out") == 1
@@ -176,6 +198,8 @@ def test_nothing_processed_exits_1(checkpoint, tmp_path, capsys):
             "--onnx",
         ),
         (("--checkpoint", "{ckpt}", "{empty}", "--out", "{out}"), "no image or video files found"),
+        (("--checkpoint", "{ckpt}", "{img}", "--out", "{out}", "--camera-focal", "-1"), "must be >= 0"),
+        (("--checkpoint", "{ckpt}", "{img}", "--out", "{out}", "--camera-focal", "nan"), "must be >= 0"),
     ],
 )
 def test_bad_arguments_exit_2(checkpoint, tmp_path, capsys, args, message):
