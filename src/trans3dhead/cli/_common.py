@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def add_asset_args(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +21,29 @@ _QUANTITIES = ("rotation", "translation", "scale", "landmarks")
 
 _ONE_EURO_SPEC = "MIN_CUTOFF,BETA[,D_CUTOFF[,ORDER[,LEAD]]]"
 _ALPHA_BETA_SPEC = "alpha-beta:ALPHA[,BETA]"
+
+
+def add_camera_focal_arg(parser: argparse.ArgumentParser) -> None:
+    """``--camera-focal F`` (eval, predict); read it with :func:`camera_focal_choice`."""
+    parser.add_argument(
+        "--camera-focal",
+        type=float,
+        help="focal length (image sizes) with which to turn each predicted rotation from the crop's view "
+        "into the camera frame (default: the checkpoint's model.camera_focal; 0: as predicted)",
+    )
+
+
+def camera_focal_choice(args: argparse.Namespace) -> float | None | str:
+    """``--camera-focal``: "config" when not given (the checkpoint's ``model.camera_focal``), None for 0
+    (rotations as predicted), else the focal length; anything but a finite number >= 0 is an InputError."""
+    from trans3dhead.errors import InputError
+
+    focal = args.camera_focal
+    if focal is None:
+        return "config"
+    if not (math.isfinite(focal) and focal >= 0):
+        raise InputError(f"--camera-focal must be >= 0 (0: rotations as predicted), got {focal}")
+    return focal or None
 
 
 def _filter_spec(text: str) -> tuple[str, str, tuple[float, ...]]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-from trans3dhead.cli._common import add_asset_args
+from trans3dhead.cli._common import add_asset_args, add_camera_focal_arg, camera_focal_choice
 from trans3dhead.errors import InputError
 from trans3dhead.frames import LANDMARK_SOURCES
 
@@ -34,12 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="2D landmarks to submit: projected FLAME mesh or the landmark branch (default: the "
         "checkpoint's model.landmarks, flame unless set; branch for an imported DAD-3DNet)",
     )
-    p.add_argument(
-        "--camera-focal",
-        type=float,
-        help="focal length (image sizes) with which to turn each predicted rotation from the crop's view "
-        "into the camera frame (default: the checkpoint's model.camera_focal; 0: as predicted)",
-    )
+    add_camera_focal_arg(p)
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
     p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
     p.add_argument("--device", default="cpu")
@@ -57,8 +51,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise InputError(f"--batch must be positive, got {args.batch}")
-    if args.camera_focal is not None and not (math.isfinite(args.camera_focal) and args.camera_focal >= 0):
-        raise InputError(f"--camera-focal must be >= 0 (0: rotations as predicted), got {args.camera_focal}")
+    choice = camera_focal_choice(args)
     check_output_dir(args.out)
     model, config, assets = model_from_checkpoint(
         args.checkpoint, flame=args.flame, aux=args.aux, device=args.device
@@ -68,9 +61,9 @@ def evaluate(args: argparse.Namespace) -> int:
         return tqdm(items, desc="eval", unit="batch", file=sys.stderr, disable=None)
 
     size, crop_style = config.model.input_size, config.model.crop
-    focal = config.model.camera_focal if args.camera_focal is None else (args.camera_focal or None)
+    focal = config.model.camera_focal if choice == "config" else choice
     if args.dataset == "aflw2000":
-        if args.camera_focal:
+        if choice not in ("config", None):
             raise InputError("--camera-focal: --dataset aflw2000 scores the Euler angles as predicted")
         if focal is not None:
             print("AFLW2000-3D: Euler angles as predicted (model.camera_focal not applied)", file=sys.stderr)

@@ -8,11 +8,16 @@ checkpoint or input, unreadable boxes file, ...).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
-from trans3dhead.cli._common import add_asset_args, add_video_args, video_options
+from trans3dhead.cli._common import (
+    add_asset_args,
+    add_camera_focal_arg,
+    add_video_args,
+    camera_focal_choice,
+    video_options,
+)
 from trans3dhead.errors import InputError
 from trans3dhead.frames import PREDICTION_LANDMARK_SOURCES
 
@@ -59,12 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "argmax (torch backend); default: the checkpoint's model.landmarks (flame; branch for an imported "
         "DAD-3DNet)",
     )
-    p.add_argument(
-        "--camera-focal",
-        type=float,
-        help="focal length (image sizes) with which to turn each predicted rotation from the crop's view "
-        "into the camera frame (default: the checkpoint's model.camera_focal; 0: as predicted)",
-    )
+    add_camera_focal_arg(p)
     p.add_argument("--frame-step", type=int, default=1, help="process every N-th video frame (default 1)")
     p.add_argument("--no-frame-images", action="store_true", help="no annotated PNG per video frame")
     add_video_args(p)
@@ -77,9 +77,7 @@ def _check_args(args: argparse.Namespace) -> str:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise InputError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-    focal = args.camera_focal
-    if focal is not None and not (math.isfinite(focal) and focal >= 0):
-        raise InputError(f"--camera-focal must be >= 0 (0: rotations as predicted), got {focal}")
+    camera_focal_choice(args)  # a bad value fails before any work
     backend = args.backend or ("onnx" if args.onnx else "torch")
     if backend == "torch" and args.onnx:
         raise InputError("--onnx FILE runs with --backend onnx, not --backend torch")
@@ -158,7 +156,7 @@ def predict(args: argparse.Namespace) -> int:
         onnx_threads=args.threads,
         batch_size=args.batch,
         landmark_source=args.landmarks,
-        camera_focal="config" if args.camera_focal is None else (args.camera_focal or None),
+        camera_focal=camera_focal_choice(args),
     )
     options = RunOptions(
         out_dir=out_dir,

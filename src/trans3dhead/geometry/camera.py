@@ -19,6 +19,7 @@ __all__ = [
     "gt_depth_problem",
     "gt_project",
     "axis_alignment",
+    "check_focal",
     "line_of_sight_rotation",
     "crop_rotation_to_camera",
     "ortho_project",
@@ -239,6 +240,13 @@ def scale_translation_to_image(
     return (scale + 1.0) / k_scale - 1.0, new_translation
 
 
+def check_focal(focal: float, name: str = "focal") -> None:
+    """A ValueError naming ``name`` unless ``focal`` is a finite positive number (a focal length in image
+    sizes, :func:`line_of_sight_rotation`)."""
+    if isinstance(focal, bool) or not np.isfinite(focal) or focal <= 0:
+        raise ValueError(f"{name} must be a positive number (image sizes), got {focal!r}")
+
+
 def line_of_sight_rotation(point: Sequence[float], image_hw: Sequence[int], focal: float) -> np.ndarray:
     """The rotation Q (3, 3, float64) that turns the line of sight to an image point onto the optical axis.
 
@@ -253,8 +261,7 @@ def line_of_sight_rotation(point: Sequence[float], image_hw: Sequence[int], foca
     height, width = (int(v) for v in image_hw)
     if height <= 0 or width <= 0:
         raise ValueError(f"image_hw must be two positive sizes (height, width), got {tuple(image_hw)}")
-    if isinstance(focal, bool) or not np.isfinite(focal) or focal <= 0:
-        raise ValueError(f"focal must be a positive number (image sizes), got {focal!r}")
+    check_focal(focal)
     x, y = (float(v) for v in point)
     if not (np.isfinite(x) and np.isfinite(y)):
         raise ValueError(f"point must be a finite pixel (x, y), got {tuple(point)}")

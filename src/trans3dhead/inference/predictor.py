@@ -11,7 +11,6 @@ S x S), run through the network in batches, and mapped back to the original imag
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from torch import Tensor
 
 from trans3dhead.devices import default_device, resolve_device
 from trans3dhead.geometry import CROP_STYLES, FIXED_EVAL_EXTENSION, CropTransform
+from trans3dhead.geometry.camera import check_focal
 from trans3dhead.inference.assemble import LANDMARK_SOURCES, MeshInfo, assemble_predictions
 from trans3dhead.inference.backend import InferenceBackend, TorchBackend
 from trans3dhead.inference.boxes import Detection, check_box
@@ -112,12 +112,8 @@ class HeadAligner:
         if crop_style not in CROP_STYLES:
             raise ValueError(f"crop_style must be one of {CROP_STYLES}, got {crop_style!r}")
         self.crop_style = crop_style
-        if camera_focal is not None and (
-            isinstance(camera_focal, bool) or not math.isfinite(camera_focal) or camera_focal <= 0
-        ):
-            raise ValueError(
-                f"camera_focal must be a positive number (image sizes) or None, got {camera_focal!r}"
-            )
+        if camera_focal is not None:
+            check_focal(camera_focal, "camera_focal")
         self.camera_focal = camera_focal
         self.input_size = int(backend.input_size)
         self.video: VideoTracker | None = None  # the state of :meth:`track`
