@@ -4,6 +4,8 @@ the hypothesis profiles and the fuzz summary.  Helpers the tests import live in 
 
 from __future__ import annotations
 
+import json
+
 import fuzz_harness  # registers the hypothesis profiles "ci" and "fuzz"
 import pytest
 import torch
@@ -36,6 +38,21 @@ def tiny_assets(tiny_raw):
     model_raw, aux_raw = tiny_raw
     model = FlameModelData.from_arrays(model_raw, source="tiny")
     return FlameAssets(model=model, aux=FlameAux.from_raw(aux_raw, model=model, source="tiny"))
+
+
+def pytest_sessionfinish(session):
+    """In a pytest-xdist worker (``make test`` runs two): hand the fuzz counts to the controlling process."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and fuzz_harness.COUNTS:
+        workeroutput["fuzz_counts"] = json.dumps(fuzz_harness.COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: collect the fuzz counts a worker handed over (see above)."""
+    counts = getattr(node, "workeroutput", {}).get("fuzz_counts")
+    if counts:
+        fuzz_harness.COUNTS.update(json.loads(counts))
 
 
 def pytest_terminal_summary(terminalreporter):
