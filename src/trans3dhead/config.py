@@ -262,6 +262,9 @@ class TrainConfig:
     early_stop_patience: int = 0  # stop after this many validations without improvement; 0 = never
     min_epochs: int = 0  # early stopping never ends a run before this epoch
     grad_clip: float = 0.0  # max gradient norm; 0 = off
+    # an exponential moving average of the weights (engine/ema.py), e.g. 0.998; 0 = off.  With it on,
+    # validation, best.pt and every checkpoint's "model" are the average (its "train_model" the live weights)
+    ema_decay: float = 0.0
     # mixed precision: off | bf16 (CPU or CUDA autocast) | fp16 (CUDA autocast with a gradient scaler);
     # FLAME, rotations, projections and the losses always run in float32.  true/false read as fp16/off.
     amp: str | bool = "off"
@@ -411,6 +414,11 @@ def _validate(config: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: model.d_model ({config.model.d_model}) must be divisible by model.nhead "
             f"({config.model.nhead})"
+        )
+    if not 0 <= config.train.ema_decay < 1:
+        raise ConfigError(
+            f"{source}: train.ema_decay must lie in [0, 1) (0: no moving average), "
+            f"got {config.train.ema_decay!r}"
         )
     if any(not 0 < m < 1 for m in config.train.milestones):
         raise ConfigError(f"{source}: train.milestones are fractions of the planned steps in (0, 1)")

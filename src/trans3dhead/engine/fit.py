@@ -39,6 +39,7 @@ from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
 from trans3dhead.data.io import DataError
 from trans3dhead.data.transforms import Augmentation
 from trans3dhead.engine.distributed import DistContext, init_distributed
+from trans3dhead.engine.ema import ModelEMA
 from trans3dhead.engine.evaluate import evaluate, headline_metrics, load_gt_items
 from trans3dhead.engine.history import RunLog, plot_curves
 from trans3dhead.engine.loop import (
@@ -230,7 +231,7 @@ def _fit(
         plot_curves(run_dir)
     dist.barrier()
     return FitResult(
-        model=unwrap(run.model),
+        model=run.evaluated,
         run_dir=run_dir,
         epochs_done=position.epoch,
         step=position.step,
@@ -264,6 +265,12 @@ class _Run:
     planned: int  # optimiser steps the run makes in all
     per_step: bool  # the scheduler steps per optimiser step (else once per validation)
     log: RunLog | None = None
+    ema: ModelEMA | None = None  # train.ema_decay > 0: the weights' moving average, which is validated
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The model validation scores and checkpoints call ``"model"``: the moving average when on."""
+        return self.ema.module if self.ema is not None else unwrap(self.model)
 
 
 @dataclass
@@ -391,6 +398,7 @@ def _start(run: _Run, checkpoint: dict[str, Any] | None) -> _Position:
     """Restore the checkpoint's training state, or start afresh: write config.yaml, apply
     ``train.init_from`` and MARR's mean face."""
     model, dist = unwrap(run.model), run.dist
+    decay = run.config.train.ema_decay
     if checkpoint is not None:
         epoch, step, batch_in_epoch, best = _restore(
             checkpoint,
@@ -400,6 +408,9 @@ def _start(run: _Run, checkpoint: dict[str, Any] | None) -> _Position:
             scheduler=run.scheduler,
             scaler=run.scaler,
         )
+        if decay:
+            run.ema = ModelEMA(model, decay)
+            _restore_ema(run.ema, checkpoint, run.run_dir / "last.pt")
         logger.info(
             "resumed %s at epoch %d, step %d (batch %d of the epoch)",
             run.run_dir, epoch, step, batch_in_epoch,
@@ -415,6 +426,8 @@ def _start(run: _Run, checkpoint: dict[str, Any] | None) -> _Position:
         blank = torch.zeros(run.assets.aux.num_landmarks, 2)
         mean = compute_mean_face(plain, workers=run.config.data.workers) if dist.is_main else blank
         model.set_mean_face(dist.broadcast(mean.to(torch.float32)))
+    if decay:  # the average starts at the run's first weights (after init_from and the mean face)
+        run.ema = ModelEMA(model, decay)
     return _Position()
 
 
@@ -422,10 +435,14 @@ def _save(run: _Run, position: _Position, name: str, *, at_epoch: int, at_step: 
     """Write ``name`` (last.pt, best.pt) on the main process: the whole training state."""
     if not run.dist.is_main:
         return
+    ema = {}
+    if run.ema is not None:  # the live weights (what a resume continues) beside the average in "model"
+        ema = {"train_model": unwrap(run.model).state_dict(), "ema_updates": run.ema.updates}
     save_checkpoint(
         run.run_dir / name,
         {
-            "model": unwrap(run.model).state_dict(),
+            "model": run.evaluated.state_dict(),
+            **ema,
             "optimizer": run.optimizer.state_dict(),
             "scheduler": run.scheduler.state_dict(),
             "scaler": run.scaler.state_dict() if run.scaler else None,
@@ -493,6 +510,7 @@ def _train_epoch(run: _Run, position: _Position, on_step: Callable[[StepStats], 
         on_step=functools.partial(_after_step, run, position, on_step),
         report_at=_report_at(t, position.step + 1),
         channels_last=run.channels_last,
+        ema=run.ema,
     )
     position.epoch, position.batch_in_epoch = position.epoch + 1, 0
 
@@ -504,7 +522,7 @@ def _validate(
     whether to stop early."""
     t, dist = run.config.train, run.dist
     result = evaluate(
-        unwrap(run.model),
+        run.evaluated,
         run.val_loader,
         gt_items=run.gt_items,
         topology=run.topology,
@@ -555,7 +573,7 @@ def _restore(
     if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in position):
         raise CheckpointError(f"{path}: epoch, step and batch_in_epoch must be integers >= 0, got {position}")
     try:
-        model.load_state_dict(checkpoint["model"])
+        model.load_state_dict(checkpoint.get("train_model", checkpoint["model"]))  # live weights under EMA
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         if scaler is not None and checkpoint.get("scaler"):
@@ -565,6 +583,21 @@ def _restore(
         raise CheckpointError(f"{path}: cannot resume from it ({one_line(exc)})") from None
     best = checkpoint.get("best") or {}
     return *position, best if isinstance(best, dict) else {}
+
+
+def _restore_ema(ema: ModelEMA, checkpoint: dict[str, Any], path: Path) -> None:
+    """The moving average of a run with ``train.ema_decay``: the checkpoint's ``"model"``."""
+    updates = checkpoint.get("ema_updates")
+    counted = isinstance(updates, int) and not isinstance(updates, bool) and updates >= 0
+    if "train_model" not in checkpoint or not counted:
+        raise CheckpointError(
+            f"{path}: cannot resume a run with train.ema_decay from it: it has no moving average "
+            f"('train_model' and 'ema_updates' >= 0; ema_updates={updates!r})"
+        )
+    try:
+        ema.load_state_dict(checkpoint["model"], updates=updates)
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path}: cannot resume its moving average ({one_line(exc)})") from None
 
 
 def _init_from(model: nn.Module, path: str) -> None:

@@ -14,6 +14,7 @@ from torch import nn
 
 from trans3dhead.config import TrainConfig
 from trans3dhead.data.device_augment import batch_to_device
+from trans3dhead.engine.ema import ModelEMA
 from trans3dhead.engine.step_window import NonFiniteLossError, StepWindow, parameters_finite
 from trans3dhead.types import Batch
 
@@ -151,13 +152,15 @@ def train_one_epoch(
     on_step: Callable[[StepStats], None] | None = None,
     report_at: Callable[[int], bool] | None = None,
     channels_last: bool = False,
+    ema: ModelEMA | None = None,
 ) -> int:
     """Train over ``batches`` (None entries, batches whose items were all bad, are skipped).
 
     ``step`` is the global step before this epoch's first batch; returns the global step after the last.
     ``amp`` ("off", "bf16", "fp16") runs the forward under autocast; fp16 also needs ``scaler``.
     ``scheduler`` (optional) is stepped after every optimiser step.  ``channels_last`` feeds the images
-    in that memory format (the model should be converted too).  Batches of the cache
+    in that memory format (the model should be converted too).  ``ema`` (optional) moves its average
+    towards the weights after every optimiser step.  Batches of the cache
     (:mod:`trans3dhead.data.cache`) are augmented here, on ``device``.
 
     A step never waits for the device: losses and the finiteness checks stay there until a *report*,
@@ -193,6 +196,8 @@ def train_one_epoch(
             window.check()  # host sync: a bad loss of this window raises before this step's update
         _update(result.total, model=model, optimizer=optimizer, scaler=scaler, grad_clip=grad_clip)
         window.add_update(parameters_finite(model))
+        if ema is not None:
+            ema.update(model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model)
         lr = optimizer.param_groups[-1]["lr"]  # the lr this update used
         if scheduler is not None:
             scheduler.step()
