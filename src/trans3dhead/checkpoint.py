@@ -159,12 +159,15 @@ def slim_checkpoint(
     *,
     dtype: torch.dtype = torch.float16,
     overrides: Sequence[str] = (),
+    live: bool = False,
 ) -> dict[str, Any]:
     """Write a deployable copy of ``source``: the model weights (floating-point tensors stored as
     ``dtype``; they load into float32 models unchanged) and the resolved config, without optimiser,
     scheduler and RNG state.  Several sources: their weights averaged (:func:`average_weights`), the
     config and step of the last.  ``overrides`` (``key=value``, keys of :data:`SLIM_SETTABLE`) change the
-    written config.  Returns what was written (keys ``model``, ``config``, ``slim``)."""
+    written config.  ``live``: a run trained with ``train.ema_decay`` keeps the moving average as its
+    ``"model"`` and the live weights as ``"train_model"``; take the latter.  Returns what was written
+    (keys ``model``, ``config``, ``slim``)."""
     sources = [source] if isinstance(source, str | Path) else list(source)
     for item in overrides:
         key = item.partition("=")[0].strip()
@@ -175,13 +178,16 @@ def slim_checkpoint(
             )
     if len(sources) == 1:
         data = load_checkpoint(sources[0])
-        weights = data["model"]
+        weights = _weights(data, sources[0], live=live)
     else:
-        weights, data = _average(sources)
+        weights, data = _average(sources, live=live)
     model = {key: value.to(dtype) if value.is_floating_point() else value for key, value in weights.items()}
     slim: dict[str, Any] = {"source": str(sources[0]), "dtype": str(dtype).removeprefix("torch.")}
     if len(sources) > 1:
         slim.update(source=[str(s) for s in sources], averaged=len(sources))
+    if live:
+        slim["weights"] = "train_model"
+
     config = checkpoint_config(data, sources[-1])
     if overrides:
         changed = apply_overrides(config, list(overrides), source="--set")
@@ -218,20 +224,40 @@ def _model_config(data: dict[str, Any], path: str | Path) -> Any:
     return model
 
 
-def _average(sources: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _weights(data: dict[str, Any], path: str | Path, *, live: bool = False) -> dict[str, torch.Tensor]:
+    """A loaded checkpoint's weights: ``"model"``, or with ``live`` the live weights ``"train_model"`` of a
+    run trained with a moving average (a CheckpointError when it has none)."""
+    if not live:
+        return data["model"]
+    weights = data.get("train_model")
+    if weights is None:
+        raise CheckpointError(
+            f"{path}: it holds no live weights ('train_model'): only a checkpoint of a run trained with "
+            "train.ema_decay has them beside the average; drop --live"
+        )
+    if not isinstance(weights, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
+    ):
+        raise CheckpointError(f"{path}: 'train_model' must map parameter names to tensors")
+    return weights
+
+
+def _average(
+    sources: Sequence[str | Path], *, live: bool = False
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """:func:`average_weights` and the last source's loaded checkpoint (its config and step), each file
-    read once."""
+    read once; ``live``: of the live weights (see :func:`slim_checkpoint`)."""
     if len(sources) < 2:
         raise InputError(f"averaging needs at least two checkpoints, got {len(sources)}")
     first = load_checkpoint(sources[0])
-    reference, model_config = first["model"], _model_config(first, sources[0])
+    reference, model_config = _weights(first, sources[0], live=live), _model_config(first, sources[0])
     total = {key: value.double() for key, value in reference.items() if value.is_floating_point()}
     last = first
     for path in sources[1:]:
         data = load_checkpoint(path)
         if _model_config(data, path) != model_config:
             raise CheckpointError(f"{path}: its model config differs from {sources[0]}'s: cannot average")
-        weights = data["model"]
+        weights = _weights(data, path, live=live)
         if set(weights) != set(reference):
             extra = sorted(set(weights) ^ set(reference))[:3]
             raise CheckpointError(f"{path}: its weights differ from {sources[0]}'s in the tensors {extra}")
@@ -244,9 +270,9 @@ def _average(sources: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], di
             if key in total:
                 total[key] += value.double()
         last = data
-    count = len(sources)
+    count, last_weights = len(sources), _weights(last, sources[-1], live=live)
     mean = {
-        key: (total[key] / count).to(value.dtype) if key in total else last["model"][key].clone()
+        key: (total[key] / count).to(value.dtype) if key in total else last_weights[key].clone()
         for key, value in reference.items()
     }
     return mean, last

@@ -95,3 +95,37 @@ def test_model_configs_compare_with_their_defaults_filled_in(tmp_path):
     other = _write(tmp_path / "dilated.pt", 3.0, steps=20, config=dilated)
     with pytest.raises(CheckpointError, match=r"dilated\.pt: its model config differs"):
         average_weights([old, other])
+
+
+def _write_ema(path, average: float, live: float, *, steps: int):
+    """A checkpoint as a run with train.ema_decay writes it: the average as "model", the live weights
+    as "train_model"."""
+    def weights(value):
+        return {"layer.weight": torch.full((2, 3), value), "bn.num_batches_tracked": torch.tensor(steps)}
+
+    save_checkpoint(
+        path, {"model": weights(average), "train_model": weights(live), "config": CONFIG, "step": steps}
+    )
+    return path
+
+
+def test_live_takes_the_live_weights_of_an_ema_run(tmp_path, capsys):
+    a = _write_ema(tmp_path / "a.pt", 1.0, 5.0, steps=10)
+    b = _write_ema(tmp_path / "b.pt", 3.0, 7.0, steps=20)
+    assert main(["slim-checkpoint", str(a), str(tmp_path / "avg.pt"), "--fp32"]) == 0
+    assert torch.equal(load_checkpoint(tmp_path / "avg.pt")["model"]["layer.weight"], torch.full((2, 3), 1.0))
+    assert main(["slim-checkpoint", str(a), str(tmp_path / "live.pt"), "--fp32", "--live"]) == 0
+    live = load_checkpoint(tmp_path / "live.pt")
+    assert torch.equal(live["model"]["layer.weight"], torch.full((2, 3), 5.0))
+    assert live["slim"]["weights"] == "train_model" and "train_model" not in live
+    assert main(["slim-checkpoint", str(a), str(b), str(tmp_path / "soup.pt"), "--fp32", "--live"]) == 0
+    soup = load_checkpoint(tmp_path / "soup.pt")["model"]
+    assert torch.equal(soup["layer.weight"], torch.full((2, 3), 6.0))
+    assert soup["bn.num_batches_tracked"].item() == 20
+    plain = _write(tmp_path / "plain.pt", 1.0, steps=10)  # no moving average: nothing live to take
+    capsys.readouterr()
+    for sources in ([plain], [a, plain]):
+        target = tmp_path / f"x{len(sources)}.pt"
+        assert main(["slim-checkpoint", *map(str, sources), str(target), "--live"]) == 2
+        assert "plain.pt: it holds no live weights ('train_model')" in capsys.readouterr().err
+        assert not target.exists()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from train_helpers import make_training_setup
 
-from trans3dhead.checkpoint import CheckpointError
+from trans3dhead.checkpoint import CheckpointError, slim_checkpoint
 from trans3dhead.config import ConfigError, load_config
 from trans3dhead.engine.checkpoint import load_checkpoint
 from trans3dhead.engine.ema import ModelEMA, ema_decay_at
@@ -91,6 +91,11 @@ def test_ema_run_validates_the_average_and_resumes_exactly(setup, tmp_path):
     differ = [k for k, v in last["model"].items() if v.is_floating_point() and not torch.equal(v, live[k])]
     assert differ, "the average equals the live weights"
     assert_same(last["model"], whole.model.state_dict())  # the run's result is the average
+    # slim-checkpoint deploys the average; --live (live=True) the live weights
+    for live, key in ((False, "model"), (True, "train_model")):
+        out = tmp_path / f"slim_{key}.pt"
+        slim_checkpoint(tmp_path / "whole" / "last.pt", out, dtype=torch.float32, live=live)
+        assert_same(load_checkpoint(out)["model"], last[key])
 
     # validation scored the average: evaluating last.pt's "model" gives the last validation row
     row = list(csv.DictReader((tmp_path / "whole" / "val_log.csv").open()))[-1]

@@ -23,6 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", help="file to write (must not exist)")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights")
     p.add_argument(
+        "--live",
+        action="store_true",
+        help="a run trained with train.ema_decay: take its live weights ('train_model') instead of their "
+        "moving average (the checkpoint's 'model')",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -46,7 +52,11 @@ def slim(args: argparse.Namespace) -> int:
         raise InputError(f"{target} exists already: choose another file")
     check_output_file(target, option="TARGET")
     slim_checkpoint(
-        args.source, target, dtype=torch.float32 if args.fp32 else torch.float16, overrides=args.set
+        args.source,
+        target,
+        dtype=torch.float32 if args.fp32 else torch.float16,
+        overrides=args.set,
+        live=args.live,
     )
     size = target.stat().st_size / 2**20
     print(f"wrote {target} ({size:.1f} MiB)")
