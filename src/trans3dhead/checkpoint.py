@@ -20,7 +20,7 @@ import torch
 import trans3dhead
 from trans3dhead.atomic import atomic_open
 from trans3dhead.config import apply_overrides, config_from_dict, config_to_dict
-from trans3dhead.errors import InputError
+from trans3dhead.errors import InputError, shown
 
 __all__ = [
     "checkpoint_config",
@@ -113,7 +113,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
         raise CheckpointError(f"{path}: not a trans3dhead checkpoint (no 'format_version' / 'model')")
     version = data["format_version"]
     if isinstance(version, bool) or not isinstance(version, int):
-        raise CheckpointError(f"{path}: 'format_version' must be an integer, got {version!r}")
+        raise CheckpointError(f"{path}: 'format_version' must be an integer, got {shown(version)}")
     weights = data["model"]
     if not isinstance(weights, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()

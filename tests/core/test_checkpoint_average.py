@@ -129,3 +129,17 @@ def test_live_takes_the_live_weights_of_an_ema_run(tmp_path, capsys):
         assert main(["slim-checkpoint", *map(str, sources), str(target), "--live"]) == 2
         assert "plain.pt: it holds no live weights ('train_model')" in capsys.readouterr().err
         assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    "version",
+    [torch.tensor([[float("nan")], [-0.13]]), "1", 1.0, None],
+    ids=["tensor", "str", "float", "none"],
+)
+def test_a_format_version_that_is_no_integer_is_one_clear_line(tmp_path, version):
+    """Found by the checkpoint fuzz target: a tensor's repr spans lines, the error must not."""
+    path = tmp_path / "odd.pt"
+    torch.save({"format_version": version, "model": {}, "config": CONFIG}, path)
+    with pytest.raises(CheckpointError, match=r"odd\.pt: 'format_version' must be an integer, got") as caught:
+        load_checkpoint(path)
+    assert "\n" not in str(caught.value)

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 from tiny_flame import make_tiny_flame
 from train_helpers import TINY_MODEL
 
+from trans3dhead.checkpoint import FORMAT_VERSION, slim_checkpoint
 from trans3dhead.cli import main
 from trans3dhead.config import config_from_dict, config_to_dict, load_config
 from trans3dhead.data.check import check_split
@@ -481,8 +482,18 @@ def test_fuzz_boxes_file(tmp_path):
 
 @st.composite
 def checkpoint_payloads(draw: Callable, weights: dict[str, torch.Tensor], config: dict) -> dict[str, Any]:
-    """A checkpoint dict after 1-3 changes of its structure (JSON-like) or of its arrays."""
-    payload: dict[str, Any] = {"model": dict(weights), "config": json.loads(json.dumps(config))}
+    """A checkpoint dict as save_checkpoint writes it (format version included, so that the changes reach
+    the config and weight checks rather than stopping at the format check) after 1-3 changes of its
+    structure (JSON-like) or of its arrays; a moving-average run's live weights ("train_model") too."""
+    payload: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "model": dict(weights),
+        "train_model": dict(weights),
+        "ema_updates": 2,
+        "config": json.loads(json.dumps(config)),
+        "epoch": 1,
+        "step": 2,
+    }
     for _ in range(draw(st.integers(1, 3))):
         payload = mutate_tree(draw, payload) if chance(draw, 7) else mutate_arrays(draw, payload)
     return _torch_safe(payload)
@@ -492,7 +503,8 @@ def test_fuzz_checkpoint(tmp_path):
     config = config_to_dict(load_config(None, TINY_MODEL))
     weights = {"w": torch.randn(4, 3), "b": torch.zeros(4), "steps": torch.tensor(3)}
     valid = save_checkpoint(
-        tmp_path / "valid.pt", {"model": weights, "config": config, "epoch": 1, "step": 2}
+        tmp_path / "valid.pt",
+        {"model": weights, "train_model": weights, "ema_updates": 2, "config": config, "epoch": 1, "step": 2},
     )
     cases = st.one_of(mutated_bytes(valid.read_bytes()), checkpoint_payloads(weights, config))
     path = tmp_path / "ckpt.pt"
@@ -502,7 +514,13 @@ def test_fuzz_checkpoint(tmp_path):
             path.write_bytes(case)
         else:
             torch.save(case, path)
-        return lambda: config_from_dict(checkpoint_config(load_checkpoint(path), path), source="checkpoint")
+        def read():
+            config_from_dict(checkpoint_config(load_checkpoint(path), path), source="checkpoint")
+            slim = tmp_path / "slim.pt"
+            slim.unlink(missing_ok=True)
+            return slim_checkpoint(path, slim, live=True)  # reads the live weights too
+
+        return read
 
     fuzz("checkpoint", cases, example, inputs=lambda: [path])
 

@@ -50,7 +50,7 @@ from trans3dhead.engine.loop import (
     train_one_epoch,
 )
 from trans3dhead.engine.sampler import EpochSampler
-from trans3dhead.errors import one_line
+from trans3dhead.errors import one_line, shown
 from trans3dhead.metrics.report import write_report
 from trans3dhead.metrics.topology import BenchmarkTopology
 from trans3dhead.models.build import build_assets, build_criterion, build_model, without_pretrained
@@ -313,10 +313,10 @@ def _resume_config(config: Config, last: Path) -> tuple[Config, dict[str, Any]]:
         and not (key in _FILLED_BY_THE_RUN and given.get(key) is None)
     )
     if differ:
-        shown = ", ".join(f"{k} (given {given.get(k)!r}, run {kept.get(k)!r})" for k in differ[:8])
+        listed = ", ".join(f"{k} (given {given.get(k)!r}, run {kept.get(k)!r})" for k in differ[:8])
         raise ConfigError(
             f"{last}: the run was configured differently; resume it with its own config "
-            f"(trans3dhead train --resume RUN) or train into another folder. Differing keys: {shown}"
+            f"(trans3dhead train --resume RUN) or train into another folder. Differing keys: {listed}"
             + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")
         )
     return saved, checkpoint
@@ -592,7 +592,7 @@ def _restore_ema(ema: ModelEMA, checkpoint: dict[str, Any], path: Path) -> None:
     if "train_model" not in checkpoint or not counted:
         raise CheckpointError(
             f"{path}: cannot resume a run with train.ema_decay from it: it has no moving average "
-            f"('train_model' and 'ema_updates' >= 0; ema_updates={updates!r})"
+            f"('train_model' and 'ema_updates' >= 0; ema_updates={shown(updates)})"
         )
     try:
         ema.load_state_dict(checkpoint["model"], updates=updates)
