@@ -114,11 +114,7 @@ def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu
     version = data["format_version"]
     if isinstance(version, bool) or not isinstance(version, int):
         raise CheckpointError(f"{path}: 'format_version' must be an integer, got {shown(version)}")
-    weights = data["model"]
-    if not isinstance(weights, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
-    ):
-        raise CheckpointError(f"{path}: 'model' must map parameter names to tensors")
+    _check_weights(data["model"], path, "model")
     if data["format_version"] > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format {data['format_version']} is newer than this code "
@@ -187,7 +183,6 @@ def slim_checkpoint(
         slim.update(source=[str(s) for s in sources], averaged=len(sources))
     if live:
         slim["weights"] = "train_model"
-
     config = checkpoint_config(data, sources[-1])
     if overrides:
         changed = apply_overrides(config, list(overrides), source="--set")
@@ -235,11 +230,16 @@ def _weights(data: dict[str, Any], path: str | Path, *, live: bool = False) -> d
             f"{path}: it holds no live weights ('train_model'): only a checkpoint of a run trained with "
             "train.ema_decay has them beside the average; drop --live"
         )
+    _check_weights(weights, path, "train_model")
+    return weights
+
+
+def _check_weights(weights: Any, path: str | Path, key: str) -> None:
+    """A CheckpointError unless a checkpoint's ``key`` maps parameter names to tensors."""
     if not isinstance(weights, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()
     ):
-        raise CheckpointError(f"{path}: 'train_model' must map parameter names to tensors")
-    return weights
+        raise CheckpointError(f"{path}: '{key}' must map parameter names to tensors")
 
 
 def _average(
@@ -252,7 +252,7 @@ def _average(
     first = load_checkpoint(sources[0])
     reference, model_config = _weights(first, sources[0], live=live), _model_config(first, sources[0])
     total = {key: value.double() for key, value in reference.items() if value.is_floating_point()}
-    last = first
+    last, last_weights = first, reference
     for path in sources[1:]:
         data = load_checkpoint(path)
         if _model_config(data, path) != model_config:
@@ -269,8 +269,8 @@ def _average(
                 )
             if key in total:
                 total[key] += value.double()
-        last = data
-    count, last_weights = len(sources), _weights(last, sources[-1], live=live)
+        last, last_weights = data, weights
+    count = len(sources)
     mean = {
         key: (total[key] / count).to(value.dtype) if key in total else last_weights[key].clone()
         for key, value in reference.items()

@@ -38,7 +38,7 @@ from trans3dhead.data.cache import CachedDataset
 from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
 from trans3dhead.data.io import DataError
 from trans3dhead.data.transforms import Augmentation
-from trans3dhead.engine.distributed import DistContext, init_distributed
+from trans3dhead.engine.distributed import DistContext, init_distributed, unwrap
 from trans3dhead.engine.ema import ModelEMA
 from trans3dhead.engine.evaluate import evaluate, headline_metrics, load_gt_items
 from trans3dhead.engine.history import RunLog, plot_curves
@@ -73,10 +73,6 @@ class FitResult:
     best: dict[str, Any] = field(default_factory=dict)  # epoch, step, metric, value, metrics
     last_metrics: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 def build_augmentation(config: Config) -> Augmentation | None:

@@ -14,6 +14,7 @@ from torch import nn
 
 from trans3dhead.config import TrainConfig
 from trans3dhead.data.device_augment import batch_to_device
+from trans3dhead.engine.distributed import unwrap
 from trans3dhead.engine.ema import ModelEMA
 from trans3dhead.engine.step_window import NonFiniteLossError, StepWindow, parameters_finite
 from trans3dhead.types import Batch
@@ -197,7 +198,7 @@ def train_one_epoch(
         _update(result.total, model=model, optimizer=optimizer, scaler=scaler, grad_clip=grad_clip)
         window.add_update(parameters_finite(model))
         if ema is not None:
-            ema.update(model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model)
+            ema.update(unwrap(model))
         lr = optimizer.param_groups[-1]["lr"]  # the lr this update used
         if scheduler is not None:
             scheduler.step()
