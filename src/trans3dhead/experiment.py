@@ -305,6 +305,7 @@ def _pose_rows(report: dict[str, Any]) -> dict[str, dict[str, float | None]]:
 
 
 def _run_arm(spec: ExperimentSpec, arm: Arm, out: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    from trans3dhead.devices import default_device
     from trans3dhead.engine.evaluate import evaluate_checkpoint
     from trans3dhead.engine.fit import fit
 
@@ -322,6 +323,7 @@ def _run_arm(spec: ExperimentSpec, arm: Arm, out: Path, log: Callable[[str], Non
         split="test",
         out_dir=folder / "test",
         batch_size=spec.budget["batch_size"],
+        device=default_device(),  # where fit trained it: CUDA when there is one
     )
     record = {
         "arm": arm.name,
@@ -448,6 +450,8 @@ def run_experiment(
     spec: ExperimentSpec, out: str | Path, *, log: Callable[[str], None] = logger.info
 ) -> list[dict[str, Any]]:
     """Generate the benchmark, train and evaluate every arm (finished arms are kept), write the results."""
+    from trans3dhead.metrics._jsonio import write_text
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _generate(spec, out / "data", log)
@@ -459,9 +463,8 @@ def run_experiment(
             records.append(jsonio.read_file(done, what="arm result"))
         else:
             records.append(_run_arm(spec, arm, out, log))
+        # after every arm, so a run stopped by a time limit keeps the table of the arms it finished
         _write_json(out / "results.json", {"name": spec.name, "spec": str(spec.source), "arms": records})
-    from trans3dhead.metrics._jsonio import write_text
-
-    write_text(out / "results.md", results_markdown(spec, records, hardware=_hardware()))
+        write_text(out / "results.md", results_markdown(spec, records, hardware=_hardware()))
     plot_arms(out, [a.name for a in spec.arms])
     return records

@@ -126,3 +126,30 @@ def test_cache_trains_every_arm_from_decoded_crops(spec_file, tmp_path):
     spec_file.write_text(spec_file.read_text().replace("cache: true", "cache: 1"))
     with pytest.raises(ConfigError, match=r"data\.cache must be true or false, got 1"):
         load_spec(spec_file)
+
+
+def test_a_run_stopped_after_an_arm_keeps_its_table(spec_file, tmp_path, monkeypatch):
+    """results.json and results.md are written after every arm: a run stopped by a time limit (a GPU
+    session's command) keeps the table of the arms it finished."""
+    import trans3dhead.experiment as experiment
+
+    record = {
+        "arm": "dad3dnet",
+        "parameters": 1_000_000,
+        "test": {k: 1.0 for k in experiment.RESULT_KEYS},
+        "test_pose": {"front": {"count": 2, "nme_flame": 1.0, "nme_branch": 1.0, "pose_error": 0.1}},
+    }
+
+    def run_arm(spec, arm, out, log):
+        if arm.name != "dad3dnet":
+            raise KeyboardInterrupt  # the time limit, during the second arm
+        return record
+
+    monkeypatch.setattr(experiment, "_generate", lambda spec, root, log: None)
+    monkeypatch.setattr(experiment, "_run_arm", run_arm)
+    out = tmp_path / "exp"
+    with pytest.raises(KeyboardInterrupt):
+        experiment.run_experiment(load_spec(spec_file), out)
+    assert [r["arm"] for r in json.loads((out / "results.json").read_text())["arms"]] == ["dad3dnet"]
+    table = (out / "results.md").read_text()
+    assert "| dad3dnet | 1.000 |" in table and "| final |" not in table
