@@ -109,16 +109,41 @@ class Session:
         return seconds
 
 
-def make_eval_splits(session: Session, work: Path, splits, workers: int) -> dict[str, Path]:
-    roots = {}
+def run_parallel(session: Session, jobs: list[tuple[list[str], str]]) -> None:
+    """``trans3dhead ARGV`` for every job at once, in child processes; a failure stops the run.
+
+    Each ``synth`` with workers starts a pool of spawned processes that import torch afresh, which on a
+    GPU machine under gVisor costs tens of seconds (docs/gpu.md): the small splits therefore run in one
+    process each, beside the training set's pool, instead of one pool after another."""
+    started, children = time.monotonic(), []
+    for argv, what in jobs:
+        session.log(f"{what}: trans3dhead {' '.join(argv)}")
+        children.append((argv, what, subprocess.Popen([sys.executable, "-m", "trans3dhead", *argv])))
+    failed = []
+    for argv, what, child in children:
+        code = child.wait()
+        seconds = time.monotonic() - started
+        session.commands.append({"step": what, "argv": ["trans3dhead", *argv], "seconds": round(seconds, 1)})
+        session.log(f"{what}: done after {seconds:.1f} s" if code == 0 else f"{what}: exit {code}")
+        if code != 0:
+            failed.append(what)
+    if failed:
+        raise SystemExit(f"{', '.join(failed)} failed; see the output above")
+
+
+def data_jobs(args, splits) -> tuple[list[tuple[list[str], str]], dict[str, Path]]:
+    """The synth commands: the evaluation splits (one process each) and the fresh training set (a pool)."""
+    focal = ["--size", "128", "--focal", *map(str, FOCAL_RANGE)]
+    jobs, roots = [], {}
     for name, seed, val, test in splits:
-        root = work / "eval" / name
-        argv = ["synth", str(root), "--val", str(val), "--test", str(test), "--size", "128"]
-        argv += ["--seed", str(seed)]
-        argv += ["--focal", *map(str, FOCAL_RANGE), "--workers", str(workers)]
-        session.cli(argv, f"evaluation split {name}")
-        roots[name] = root
-    return roots
+        roots[name] = args.work / "eval" / name
+        argv = ["synth", str(roots[name]), "--val", str(val), "--test", str(test), "--seed", str(seed)]
+        jobs.append(([*argv, *focal, "--workers", "1"], f"evaluation split {name}"))
+    pool = max(1, args.workers - len(splits))
+    argv = ["synth", str(args.work / "train_data"), "--train", str(args.train_items)]
+    argv += ["--val", "4" if args.tiny else "100", "--seed", str(args.seed)]
+    jobs.append(([*argv, *focal, "--workers", str(pool)], "fresh training set"))
+    return jobs, roots
 
 
 def train_argv(args, work: Path, run: Path, steps: int, batches_per_epoch: int, start: Path) -> list[str]:
@@ -236,7 +261,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--budget-s", type=float, default=540.0, help="wall time of the whole run (default 540)")
     p.add_argument("--reserve-s", type=float, default=90.0, help="kept after training for slim + eval")
     p.add_argument("--start", type=Path, default=SHIPPED, help="checkpoint to continue (the shipped model)")
-    p.add_argument("--train-items", type=int, default=20000, help="fresh training images (default 20,000)")
+    p.add_argument("--train-items", type=int, default=16000, help="fresh training images (default 16,000)")
     p.add_argument("--seed", type=int, default=10, help="the fresh training set's seed and the run's (10)")
     cores = os.cpu_count() or 2
     p.add_argument("--workers", type=int, default=max(1, cores - 1), help="synth / cache processes")
@@ -282,12 +307,9 @@ def main() -> None:
     device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     session.log(f"device {device} ({gpu}), torch {torch.__version__}, {os.cpu_count()} CPU cores")
-    splits = make_eval_splits(session, args.work, TINY_SPLITS if args.tiny else EVAL_SPLITS, args.workers)
-
+    jobs, splits = data_jobs(args, TINY_SPLITS if args.tiny else EVAL_SPLITS)
+    run_parallel(session, jobs)
     data = args.work / "train_data"
-    synth = ["synth", str(data), "--train", str(args.train_items), "--val", "4" if args.tiny else "100"]
-    synth += ["--size", "128", "--seed", str(args.seed), "--focal", *map(str, FOCAL_RANGE)]
-    session.cli([*synth, "--workers", str(args.workers)], "fresh training set")
     cache = ["data", "cache", str(data), "--split", "train", "--size", "128"]
     cache += ["--out", str(args.work / "cache"), "--config", str(CONFIG)]
     session.cli([*cache, "--workers", str(args.workers)], "crop cache")
