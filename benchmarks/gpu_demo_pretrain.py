@@ -83,7 +83,17 @@ class Session:
         self.start = time.monotonic()
         self.deadline = self.start + budget_s
         self.commands: list[dict] = []
+        self.facts: dict = {}
         self.log_file = (out / "session.log").open("a", encoding="utf-8")
+
+    def record(self, command: dict | None = None, **facts) -> None:
+        """Add a command or facts to ``recipe.json``, rewritten each time: a run that stops part-way
+        still returns every command it ran."""
+        if command is not None:
+            self.commands.append(command)
+        self.facts.update(facts)
+        recipe = {**self.facts, "seconds": round(time.monotonic() - self.start, 1), "commands": self.commands}
+        (self.out / "recipe.json").write_text(json.dumps(recipe, indent=1) + "\n")
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -102,7 +112,7 @@ class Session:
         started = time.monotonic()
         code = main(argv)
         seconds = time.monotonic() - started
-        self.commands.append({"step": what, "argv": ["trans3dhead", *argv], "seconds": round(seconds, 1)})
+        self.record({"step": what, "argv": ["trans3dhead", *argv], "seconds": round(seconds, 1)})
         if code != 0:
             raise SystemExit(f"{what} failed (exit {code}); see the output above")
         self.log(f"{what}: {seconds:.1f} s")
@@ -123,7 +133,7 @@ def run_parallel(session: Session, jobs: list[tuple[list[str], str]]) -> None:
     for argv, what, child in children:
         code = child.wait()
         seconds = time.monotonic() - started
-        session.commands.append({"step": what, "argv": ["trans3dhead", *argv], "seconds": round(seconds, 1)})
+        session.record({"step": what, "argv": ["trans3dhead", *argv], "seconds": round(seconds, 1)})
         session.log(f"{what}: done after {seconds:.1f} s" if code == 0 else f"{what}: exit {code}")
         if code != 0:
             failed.append(what)
@@ -188,7 +198,7 @@ def run_training(session: Session, argv: list[str], what: str, timeout: float) -
             child.wait()
         code, finished = 0, False
     seconds = time.monotonic() - started
-    session.commands.append(
+    session.record(
         {"step": what, "argv": ["trans3dhead", *argv], "seconds": round(seconds, 1), "finished": finished}
     )
     if code != 0:
@@ -250,7 +260,6 @@ def write_eval(out: Path, scores: dict) -> None:
             f"{fmt(row['chamfer'], 2)} |"
         )
     (out / "eval.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines), flush=True)
 
 
 def parse_args() -> argparse.Namespace:
@@ -276,7 +285,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--min-steps", type=int, default=200)
     p.add_argument("--max-steps", type=int, default=20000)
     p.add_argument("--log-every", type=int, default=20)
-    p.add_argument("--checkpoint-every", type=int, default=200)
+    p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--tiny", action="store_true", help="smoke sizes: a few images and steps (CPU check)")
     args = p.parse_args()
     if args.tiny:
@@ -307,6 +316,7 @@ def main() -> None:
     device = args.device if args.device != "cuda" or torch.cuda.is_available() else "cpu"
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     session.log(f"device {device} ({gpu}), torch {torch.__version__}, {os.cpu_count()} CPU cores")
+    session.record(device=gpu, torch=torch.__version__, start=str(args.start), batch=args.batch)
     jobs, splits = data_jobs(args, TINY_SPLITS if args.tiny else EVAL_SPLITS)
     run_parallel(session, jobs)
     data = args.work / "train_data"
@@ -325,10 +335,15 @@ def main() -> None:
         rate = training_rate(calib)
         steps = plan_steps(args, session, rate, seconds, args.calib_steps)
         session.log(f"calibration: {rate:.0f} images/s -> {steps} steps x {args.batch}")
+    session.record(calibrated_images_per_s=rate, steps=steps)
 
     run = args.work / "run"
     argv = train_argv(args, args.work, run, steps, per_epoch, args.start)
     _, finished = run_training(session, argv, "training", session.left() - args.reserve_s * 0.6)
+    session.record(finished=finished)
+    for name in ("train_log.csv", "val_log.csv", "curves.png"):
+        if (run / name).is_file():
+            shutil.copy2(run / name, args.out / name)
     if not (run / "last.pt").is_file():
         raise SystemExit(f"training wrote no checkpoint in {run} (raise --budget-s or lower --steps)")
 
@@ -345,22 +360,9 @@ def main() -> None:
             argv += ["--camera-focal", repr(CAMERA_FOCAL), "--device", device, "--batch", "64"]
             session.cli([*argv, "--workers", str(args.loader_workers)], f"score {name} {split}")
             scores[f"{name}_{split}"] = split_rows(json.loads((folder / "metrics.json").read_text()))
-    write_eval(args.out, scores)
-    for name in ("train_log.csv", "val_log.csv", "curves.png"):
-        if (run / name).is_file():
-            shutil.copy2(run / name, args.out / name)
-    recipe = {
-        "device": gpu,
-        "torch": torch.__version__,
-        "calibrated_images_per_s": rate,
-        "steps": steps,
-        "batch": args.batch,
-        "finished": finished,
-        "start": str(args.start),
-        "seconds": round(time.monotonic() - session.start, 1),
-        "commands": session.commands,
-    }
-    (args.out / "recipe.json").write_text(json.dumps(recipe, indent=1) + "\n")
+            write_eval(args.out, scores)  # after every split: a run stopped part-way keeps its scores
+    print((args.out / "eval.md").read_text(), flush=True)
+    session.record()
     ended = "finished" if finished else "stopped by the time limit"
     session.log(f"done: {model} ({model.stat().st_size / 2**20:.1f} MiB), training {ended}")
 
