@@ -4,25 +4,16 @@ flip-averaged prediction on stand-in models whose answers are known."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
+from benchmark_scripts import load_benchmark
 
 from trans3dhead.flame import embedded_assets
 from trans3dhead.geometry import euler_to_matrix, rotation_distance
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 SIZE = 32
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("bench_flip_test", BENCHMARKS / "flip_test.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _yaw(degrees: torch.Tensor) -> torch.Tensor:
@@ -74,7 +65,7 @@ class _Fixed(torch.nn.Module):
 
 
 def test_the_landmark_renumbering_matches_the_head_models_symmetry():
-    bench = _script()
+    bench = load_benchmark("flip_test")
     mirror = np.array(bench.LANDMARK_MIRROR)
     assert sorted(mirror) == list(range(68)) and (mirror[mirror] == np.arange(68)).all()  # an involution
     assets = embedded_assets(num_vertices_target=1500, num_shape=20, num_expression=10)
@@ -85,7 +76,7 @@ def test_the_landmark_renumbering_matches_the_head_models_symmetry():
 
 
 def test_mirrored_rotations_and_their_mean():
-    bench = _script()
+    bench = load_benchmark("flip_test")
     euler = torch.tensor([[5.0, -12.0, 30.0], [-20.0, 8.0, -60.0]], dtype=torch.float64)
     rotation = euler_to_matrix(euler)
     mirrored = bench.mirror_rotation(rotation)
@@ -98,7 +89,7 @@ def test_mirrored_rotations_and_their_mean():
 
 
 def test_flip_averaging_keeps_a_mirror_consistent_prediction_and_averages_out_a_fixed_one():
-    bench = _script()
+    bench = load_benchmark("flip_test")
     mirror = list(bench.LANDMARK_MIRROR)
     torch.manual_seed(0)
     left = torch.rand(68, 2) * SIZE

@@ -4,29 +4,18 @@ training, slimming, scoring), and its step planning fits the time it is given.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _script():
-    path = BENCHMARKS / "gpu_demo_pretrain.py"
-    spec = importlib.util.spec_from_file_location("bench_gpu_demo_pretrain", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark
 
 
 def test_tiny_run_on_the_cpu_returns_the_eight_files(tmp_path, monkeypatch):
-    module = _script()
+    module = load_benchmark("gpu_demo_pretrain")
     out, work = tmp_path / "out", tmp_path / "work"
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the training runs in child processes
     argv = ["gpu_demo_pretrain.py", "--out", str(out), "--work", str(work), "--tiny", "--device", "cpu"]
@@ -55,7 +44,7 @@ def test_tiny_run_on_the_cpu_returns_the_eight_files(tmp_path, monkeypatch):
 
 
 def test_the_planned_steps_fit_the_time_left():
-    module = _script()
+    module = load_benchmark("gpu_demo_pretrain")
     session = SimpleNamespace(left=lambda: 300.0)
     args = SimpleNamespace(batch=100, reserve_s=90.0, min_steps=1, max_steps=10**6)
     # 1,000 images/s; the calibration took 20 s for 60 steps (6 s of steps, 14 s of start-up)

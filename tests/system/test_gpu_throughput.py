@@ -5,19 +5,10 @@ models' forward traces whole under torch.compile is tests/system/test_hot_path.p
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark
 
 
 def test_gpu_throughput_tiny_on_the_cpu(tmp_path, monkeypatch, capsys):
@@ -26,7 +17,7 @@ def test_gpu_throughput_tiny_on_the_cpu(tmp_path, monkeypatch, capsys):
     argv += ["--batches", "2", "--precisions", "bf16", "--warmup", "0", "--iters", "1", "--train-iters", "1"]
     argv += ["--train-batch", "2"]
     monkeypatch.setattr(sys, "argv", [*argv, "--synth-count", "4"])
-    _script("gpu_throughput").main()
+    load_benchmark("gpu_throughput").main()
     results = json.loads((out / "gpu_throughput.json").read_text())
     cells = {r["model"]: r for r in results["inference"]}
     assert len(results["inference"]) == 2 and set(cells) == {"trans3dhead", "dad3dnet"}
@@ -42,7 +33,7 @@ def test_gpu_throughput_tiny_on_the_cpu(tmp_path, monkeypatch, capsys):
     argv = ["loader_speed.py", "--data", str(out / "data"), "--size", "64", "--batch", "2", "--batches", "1"]
     argv += ["--vertices", "1500"]  # the tiny sizes' head model
     monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "ls")])
-    _script("loader_speed").main()
+    load_benchmark("loader_speed").main()
     figures = json.loads((tmp_path / "ls" / "loader.json").read_text())["images_per_s"]
     assert set(figures) == {"augmented", "plain"}
     for loaders in figures.values():

@@ -3,24 +3,16 @@ answers are known (an error about one camera axis; a prediction equal to the app
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark
 from scipy.spatial.transform import Rotation
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 GL = np.diag([1.0, -1.0, -1.0])  # OpenGL camera frame <-> image-aligned frame
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("bench_pose_breakdown", BENCHMARKS / "pose_breakdown.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _entry(item_id: str, rotation: np.ndarray, centre: np.ndarray, pose: str, bbox=(10, 10, 40, 40)) -> dict:
@@ -48,7 +40,7 @@ def _write(folder: Path, gt: list[dict], predictions: dict[str, np.ndarray]) -> 
 
 
 def test_the_breakdown_separates_an_axis_error_from_the_off_axis_view(tmp_path, monkeypatch, capsys):
-    bench = _script()
+    bench = load_benchmark("pose_breakdown")
     turn = Rotation.from_euler("y", 30, degrees=True).as_matrix()
     on_axis, off_axis = np.array([0.0, 0.0, 2.0]), np.array([2.0 * np.tan(np.radians(8.0)), 0.0, 2.0])
     pitch_error = Rotation.from_rotvec([np.radians(10.0), 0.0, 0.0]).as_matrix()
@@ -90,7 +82,7 @@ def test_the_breakdown_separates_an_axis_error_from_the_off_axis_view(tmp_path, 
 
 
 def test_a_missing_prediction_is_named(tmp_path):
-    bench = _script()
+    bench = load_benchmark("pose_breakdown")
     gt = [_entry("a", np.eye(3), np.array([0.0, 0.0, 2.0]), "front")]
     folder = _write(tmp_path / "eval", gt, {})
     with pytest.raises(KeyError, match="no prediction for 'a'"):
@@ -98,7 +90,7 @@ def test_a_missing_prediction_is_named(tmp_path):
 
 
 def test_a_head_behind_the_camera_is_named(tmp_path):
-    bench = _script()
+    bench = load_benchmark("pose_breakdown")
     gt = [_entry("a", np.eye(3), np.array([0.0, 0.0, -2.0]), "front")]
     folder = _write(tmp_path / "eval", gt, {"a": np.eye(3)})
     with pytest.raises(ValueError, match="a: model_view_matrix puts the head centre .* behind the camera"):

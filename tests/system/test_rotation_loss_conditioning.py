@@ -4,26 +4,16 @@ prediction)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load_benchmark
 
 from trans3dhead.geometry.rotation import euler_to_matrix
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 GL = np.diag([1.0, -1.0, -1.0])  # the benchmark's GT rotation is diag(1, -1, -1) @ model-view
-
-
-def _script():
-    path = BENCHMARKS / "rotation_loss_conditioning.py"
-    spec = importlib.util.spec_from_file_location("bench_rotation_loss_conditioning", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _rotation(roll: float, pitch: float, yaw: float) -> np.ndarray:
@@ -38,7 +28,7 @@ def _entry(item_id: str, rotation: np.ndarray) -> dict:
 
 
 def test_profile_heads_blow_up_the_euler_loss_not_the_geodesic(tmp_path, capsys):
-    bench = _script()
+    bench = load_benchmark("rotation_loss_conditioning")
     gt = [_entry("front", _rotation(0, 0, 10)), _entry("profile", _rotation(0, 10, 91))]
     predictions = {"front": _rotation(3, 0, 10), "profile": _rotation(0, 10, 89)}
     folder = tmp_path / "eval"
@@ -61,7 +51,7 @@ def test_profile_heads_blow_up_the_euler_loss_not_the_geodesic(tmp_path, capsys)
 
 
 def test_a_missing_prediction_is_named(tmp_path):
-    bench = _script()
+    bench = load_benchmark("rotation_loss_conditioning")
     folder = tmp_path / "eval"
     folder.mkdir()
     (folder / "gt.json").write_text(json.dumps([_entry("x1", np.eye(3))]))
