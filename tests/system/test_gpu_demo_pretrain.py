@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from types import SimpleNamespace
 
@@ -55,3 +56,32 @@ def test_the_planned_steps_fit_the_time_left():
     session = SimpleNamespace(left=lambda: 50.0)  # less left than the reserve: the floor
     args.min_steps = 7
     assert module.plan_steps(args, session, 1000.0, 20.0, 60) == 7
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--batch", "0"], "--batch must be at least 1, got 0"),
+        (["--min-steps", "9", "--max-steps", "3"], r"--min-steps \(9\) is above --max-steps \(3\)"),
+        (["--start", "nowhere.pt"], "--start: no checkpoint at nowhere.pt"),
+        ("finished", "exists already"),
+        ("earlier run", "holds an earlier run"),
+    ],
+)
+def test_bad_arguments_stop_before_any_work(tmp_path, monkeypatch, capsys, extra, message):
+    module = load_benchmark("gpu_demo_pretrain")
+    out, work = tmp_path / "out", tmp_path / "work"
+    if extra == "finished":  # a finished run's checkpoint is never overwritten
+        out.mkdir()
+        (out / module.CHECKPOINT_NAME).write_bytes(b"")
+        extra = []
+    elif extra == "earlier run":
+        (work / "run").mkdir(parents=True)
+        extra = []
+    argv = ["gpu_demo_pretrain.py", "--out", str(out), "--work", str(work), *extra]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    assert stop.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (out / "session.log").exists()  # nothing started
