@@ -14,14 +14,24 @@ attributes; ``submission.json``: the predicted rotations) and prints, per pose s
   axes, in degrees, over the items under 0.5 (the gross errors would swamp it), and its mean (a bias);
 * a second table over the front and sided heads (the face in view) by image attribute: quality,
   occlusions, standard light, and ``clipped`` (the head box touches the image border: a head partly
-  outside the picture).
+  outside the picture);
+* what carries the mean: the share of the summed pose error of the face-in-view and the atypical heads,
+  each clipped or not;
+* the pose error by the side of the head box in pixels (``sqrt(w h)``), over all heads and over the
+  unclipped face-in-view heads;
+* the ``--top`` largest errors (item, subset, box side, clipped) and the mean without the largest 1, 2,
+  ... of them.
 
-    .venv/bin/python benchmarks/pose_breakdown.py runs/demo/eval [--json out.json]
+Several folders are pooled (each item once; an item is named ``folder/id`` then, by the folder's last
+part where those differ, else by its path):
+
+    .venv/bin/python benchmarks/pose_breakdown.py runs/demo/eval [more eval folders] [--top 5] [--json F]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -144,6 +154,98 @@ def by_attribute(gt: list[dict], rows: list[dict]) -> dict[str, dict[str, float]
     }
 
 
+BOX_EDGES = (32, 48, 64, 80, 96)  # head-box side bins, pixels
+
+
+def box_side(entry: dict) -> float:
+    """The side of the head box ``[x, y, w, h]`` in pixels: ``sqrt(w h)``."""
+    _, _, w, h = entry["bbox"]
+    return float(np.sqrt(w * h))
+
+
+def _group(errors: list[float], total: float) -> dict[str, float]:
+    return {
+        "count": len(errors),
+        "error": float(np.mean(errors)),
+        "median": float(np.median(errors)),
+        "gross_share": float(np.mean(np.array(errors) > GROSS)),
+        "share_of_sum": float(np.sum(errors) / total) if total > 0 else float("nan"),
+    }
+
+
+def carriers(gt: list[dict], rows: list[dict]) -> dict[str, dict[str, float]]:
+    """``face in view`` (front and sided) and ``atypical`` heads, each clipped or not -> count, mean,
+    median, share over 0.5 and share of the split's summed pose error."""
+    total = float(sum(r["error"] for r in rows))
+    groups: dict[str, list[float]] = {}
+    for entry, row in zip(gt, rows, strict=True):
+        kind = "face in view" if row["subset"] in ("front", "sided") else row["subset"]
+        edge = "clipped" if "bbox" in entry and "image_height" in entry and clipped(entry) else "unclipped"
+        groups.setdefault(f"{kind}, {edge}", []).append(row["error"])
+    return {key: _group(errors, total) for key, errors in sorted(groups.items())}
+
+
+def by_box_side(gt: list[dict], rows: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
+    """Bins of the head-box side (``BOX_EDGES``) -> the same figures as :func:`carriers`, over all heads
+    (``all``) and over the unclipped face-in-view heads (``face in view, unclipped``)."""
+    total = float(sum(r["error"] for r in rows))
+    edges = (0,) + BOX_EDGES + (None,)
+    names = [f"{lo}-{hi}" if hi is not None else f">= {lo}" for lo, hi in itertools.pairwise(edges)]
+    tables: dict[str, dict[str, list[float]]] = {"all": {}, "face in view, unclipped": {}}
+    for entry, row in zip(gt, rows, strict=True):
+        if "bbox" not in entry:
+            continue
+        side = box_side(entry)
+        name = names[int(np.searchsorted(BOX_EDGES, side, side="right"))]
+        tables["all"].setdefault(name, []).append(row["error"])
+        if row["subset"] in ("front", "sided") and "image_height" in entry and not clipped(entry):
+            tables["face in view, unclipped"].setdefault(name, []).append(row["error"])
+    return {
+        table: {name: _group(groups[name], total) for name in names if name in groups}
+        for table, groups in tables.items()
+    }
+
+
+def largest(gt: list[dict], rows: list[dict], top: int) -> dict[str, list]:
+    """The ``top`` largest errors (id, subset, error, box side, clipped) and the mean pose error without
+    the largest 0, 1, ..., ``top`` of them."""
+    errors = np.array([r["error"] for r in rows])
+    order = np.argsort(-errors, kind="stable")[:top]
+    items = [
+        {
+            "id": gt[i]["id"],
+            "subset": rows[i]["subset"],
+            "error": float(errors[i]),
+            "box_side": box_side(gt[i]) if "bbox" in gt[i] else None,
+            "clipped": clipped(gt[i]) if "bbox" in gt[i] and "image_height" in gt[i] else None,
+        }
+        for i in order
+    ]
+    ordered = np.sort(errors)[::-1]
+    without = [float(ordered[k:].mean()) for k in range(min(top, len(ordered) - 1) + 1)]
+    return {"items": items, "mean_without_top": without}
+
+
+def read_pooled(eval_dirs: list[Path]) -> tuple[list[dict], list[dict]]:
+    """:func:`read` of each folder, concatenated; with several folders each item id becomes
+    ``folder/id`` (two benchmarks' splits share ids)."""
+    if len(eval_dirs) == 1:
+        return read(eval_dirs[0])
+    paths = [str(d) for d in eval_dirs]
+    if len({str(d.resolve()) for d in eval_dirs}) != len(paths):
+        raise ValueError(f"an eval folder is given twice: {paths}")
+    names = [d.name for d in eval_dirs]
+    if len(set(names)) != len(names):
+        names = paths
+    gt_all: list[dict] = []
+    rows_all: list[dict] = []
+    for folder, name in zip(eval_dirs, names, strict=True):
+        gt, rows = read(folder)
+        gt_all += [{**entry, "id": f"{name}/{entry['id']}"} for entry in gt]
+        rows_all += rows
+    return gt_all, rows_all
+
+
 def markdown(table: dict[str, dict[str, float]]) -> str:
     lines = [
         "| subset | n | pose error | median | > 0.5 | vs appearance | off-axis (deg) | off-axis alone "
@@ -169,16 +271,46 @@ def attribute_markdown(table: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def group_markdown(title: str, table: dict[str, dict[str, float]]) -> str:
+    lines = [f"| {title} | n | pose error | median | > 0.5 | share of the summed error |", "|---" * 6 + "|"]
+    for key, s in table.items():
+        lines.append(
+            f"| {key} | {s['count']} | {s['error']:.3f} | {s['median']:.3f} | {s['gross_share']:.1%} "
+            f"| {s['share_of_sum']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def largest_markdown(top: dict[str, list]) -> str:
+    lines = ["| largest errors | subset | pose error | box side (px) | clipped |", "|---|---|---|---|---|"]
+    for item in top["items"]:
+        side = "-" if item["box_side"] is None else f"{item['box_side']:.0f}"
+        edge = "-" if item["clipped"] is None else str(item["clipped"]).lower()
+        lines.append(f"| {item['id']} | {item['subset']} | {item['error']:.3f} | {side} | {edge} |")
+    without = ", ".join(f"{k}: {v:.3f}" for k, v in enumerate(top["mean_without_top"]))
+    return "\n".join(lines) + f"\n\nMean pose error without the largest k (k: mean): {without}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("eval_dir", type=Path, help="a folder by trans3dhead eval (gt.json, submission.json)")
-    parser.add_argument("--json", type=Path, help="also write the table here")
+    parser.add_argument(
+        "eval_dirs", type=Path, nargs="+", help="folders by trans3dhead eval (gt.json, submission.json)"
+    )
+    parser.add_argument("--top", type=int, default=5, help="how many largest errors to list (default 5)")
+    parser.add_argument("--json", type=Path, help="also write the tables here")
     args = parser.parse_args()
-    gt, rows = read(args.eval_dir)
+    if args.top < 0:
+        parser.error(f"--top must be 0 or more, got {args.top}")
+    gt, rows = read_pooled(args.eval_dirs)
     table, attributes = breakdown(rows), by_attribute(gt, rows)
-    print(markdown(table) + "\n\n" + attribute_markdown(attributes))
+    carried, sides, top = carriers(gt, rows), by_box_side(gt, rows), largest(gt, rows, args.top)
+    parts = [markdown(table), attribute_markdown(attributes), group_markdown("heads", carried)]
+    parts += [group_markdown(f"box side (px), {name}", groups) for name, groups in sides.items()]
+    parts.append(largest_markdown(top))
+    print("\n\n".join(parts))
     if args.json is not None:
-        args.json.write_text(json.dumps({"subsets": table, "attributes": attributes}, indent=1) + "\n")
+        written = {"subsets": table, "attributes": attributes, "carriers": carried, "box_side": sides}
+        args.json.write_text(json.dumps({**written, "largest": top}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

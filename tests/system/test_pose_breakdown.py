@@ -32,7 +32,7 @@ def _entry(item_id: str, rotation: np.ndarray, centre: np.ndarray, pose: str, bb
 
 
 def _write(folder: Path, gt: list[dict], predictions: dict[str, np.ndarray]) -> Path:
-    folder.mkdir()
+    folder.mkdir(parents=True)
     (folder / "gt.json").write_text(json.dumps(gt))
     submission = {key: {"rotation_matrix": value.tolist()} for key, value in predictions.items()}
     (folder / "submission.json").write_text(json.dumps(submission))
@@ -72,13 +72,61 @@ def test_the_breakdown_separates_an_axis_error_from_the_off_axis_view(tmp_path, 
     assert attributes["clipped=true"]["count"] == 1 and attributes["quality=lq"]["count"] == 1
     assert attributes["clipped=true"]["error"] == pytest.approx(sided["error"])
 
+    # what carries the mean: a (face in view, unclipped), b (face in view, clipped), c (atypical)
+    errors = {"a": ten_degrees, "b": sided["error"], "c": table["atypical"]["error"]}
+    total = sum(errors.values())
+    carried = bench.carriers(gt_read, rows)
+    assert set(carried) == {"face in view, unclipped", "face in view, clipped", "atypical, unclipped"}
+    assert carried["face in view, clipped"]["share_of_sum"] == pytest.approx(errors["b"] / total)
+    assert carried["atypical, unclipped"]["error"] == pytest.approx(errors["c"])
+    assert sum(g["share_of_sum"] for g in carried.values()) == pytest.approx(1.0)
+    # by box side: a and c have 40 x 40 boxes, b 30 x 30; only a is an unclipped face in view
+    sides = bench.by_box_side(gt_read, rows)
+    assert {k: v["count"] for k, v in sides["all"].items()} == {"0-32": 1, "32-48": 2}
+    assert {k: v["count"] for k, v in sides["face in view, unclipped"].items()} == {"32-48": 1}
+    assert sides["all"]["32-48"]["error"] == pytest.approx((errors["a"] + errors["c"]) / 2)
+    # the largest errors, and the mean without them
+    top = bench.largest(gt_read, rows, 2)
+    assert [item["id"] for item in top["items"]] == ["c", "a"]  # 60 degrees, then 10 (b: 8)
+    assert top["items"][0]["box_side"] == pytest.approx(40.0) and top["items"][0]["clipped"] is False
+    assert top["mean_without_top"] == pytest.approx([total / 3, (errors["a"] + errors["b"]) / 2, errors["b"]])
+
     monkeypatch.setattr(sys, "argv", ["pose_breakdown.py", str(folder), "--json", str(tmp_path / "t.json")])
     bench.main()
     printed = capsys.readouterr().out
     assert "| front | 1 | 0.247 |" in printed and "| sided | 1 | 0.197 |" in printed
     assert "| clipped=true | 1 | 0.197 | 0.197 | 0.0% |" in printed
+    assert "| face in view, clipped | 1 | 0.197 | 0.197 | 0.0% |" in printed
+    assert "| c | atypical | 1.414 | 40 | false |" in printed  # 60 degrees: ||I - R||_F = sqrt(2)
     written = json.loads((tmp_path / "t.json").read_text())
     assert written["subsets"]["all"]["count"] == 3 and written["attributes"]["quality=hq"]["count"] == 1
+    assert written["box_side"]["all"]["0-32"]["count"] == 1 and len(written["largest"]["items"]) == 3
+
+
+def test_several_folders_are_pooled_and_their_items_named_by_folder(tmp_path, monkeypatch, capsys):
+    bench = load_benchmark("pose_breakdown")
+    turn = Rotation.from_euler("y", 30, degrees=True).as_matrix()
+    centre = np.array([0.0, 0.0, 2.0])
+    ten = Rotation.from_rotvec([np.radians(10.0), 0.0, 0.0]).as_matrix()
+    first = _write(tmp_path / "one" / "test", [_entry("x", turn, centre, "front")], {"x": turn})
+    second = _write(tmp_path / "two" / "test", [_entry("x", turn, centre, "front")], {"x": ten @ turn})
+    gt, rows = bench.read_pooled([first, second])  # both folders are named "test": the paths name them
+    assert [entry["id"] for entry in gt] == [f"{first}/x", f"{second}/x"]
+    assert bench.breakdown(rows)["front"]["count"] == 2
+    third = _write(tmp_path / "three", [_entry("x", turn, centre, "front")], {"x": turn})
+    gt, _ = bench.read_pooled([tmp_path / "one" / "test", third])
+    assert [entry["id"] for entry in gt] == ["test/x", "three/x"]
+    with pytest.raises(ValueError, match="an eval folder is given twice"):
+        bench.read_pooled([first, tmp_path / "one" / ".." / "one" / "test"])
+    monkeypatch.setattr(sys, "argv", ["pose_breakdown.py", str(first), str(second), "--top", "1"])
+    bench.main()
+    printed = capsys.readouterr().out
+    assert f"| {second}/x | front | 0.247 |" in printed
+    assert "(k: mean): 0: 0.123, 1: 0.000" in printed
+    monkeypatch.setattr(sys, "argv", ["pose_breakdown.py", str(first), "--top", "-1"])
+    with pytest.raises(SystemExit):
+        bench.main()
+    assert "--top must be 0 or more, got -1" in capsys.readouterr().err
 
 
 def test_a_missing_prediction_is_named(tmp_path):
