@@ -446,11 +446,11 @@ def _how_trained(summary: dict[str, Any]) -> str:
     if summary.get("start"):
         return (
             "that started from the checkpoint shipped with trans3dhead (<code>"
-            f"{html.escape(Path(summary['start']).name)}</code>, pretrained on six separate synthetic "
+            f"{html.escape(Path(summary['start']).name)}</code>, pretrained on seven separate synthetic "
             "benchmarks in stages: <code>benchmarks/experiments/demo_pretrain.yaml</code>, then "
-            "<code>demo_pretrain_stage2.yaml</code> to <code>demo_pretrain_stage15.yaml</code>, the later "
+            "<code>demo_pretrain_stage2.yaml</code> to <code>demo_pretrain_stage16.yaml</code>, the later "
             "ones with a geodesic rotation loss in place of the Euler-angle loss; its weights are the mean "
-            "of the previously shipped model's and stage 15's moving average) and was fine-tuned here for "
+            "of the previously shipped model's and stage 16's moving average) and was fine-tuned here for "
             f"{epochs} epochs on the CPU (rotations reported in the camera frame of the benchmark's lenses, "
             "<code>model.camera_focal</code>)"
         )
