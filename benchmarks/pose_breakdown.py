@@ -95,6 +95,7 @@ def summarise(rows: list[dict]) -> dict[str, float]:
 
 
 ATTRIBUTES = ("quality", "occlusions", "standard light")
+FACE_IN_VIEW = ("front", "sided")  # the pose subsets that show the face
 
 
 def clipped(entry: dict) -> bool:
@@ -102,6 +103,21 @@ def clipped(entry: dict) -> bool:
     x, y, w, h = entry["bbox"]
     size = entry["image_height"]
     return min(x, y) <= 0.5 or max(x + w, y + h) >= size - 0.5
+
+
+def clipped_or_none(entry: dict) -> bool | None:
+    """:func:`clipped`, or None for an entry without a head box or an image size."""
+    return clipped(entry) if "bbox" in entry and "image_height" in entry else None
+
+
+def _stats(errors: list[float]) -> dict[str, float]:
+    """Count, mean, median and share over 0.5 of a group's pose errors."""
+    return {
+        "count": len(errors),
+        "error": float(np.mean(errors)),
+        "median": float(np.median(errors)),
+        "gross_share": float(np.mean(np.array(errors) > GROSS)),
+    }
 
 
 def read_predictions(eval_dir: Path) -> tuple[list[dict], list[np.ndarray]]:
@@ -135,23 +151,16 @@ def by_attribute(gt: list[dict], rows: list[dict]) -> dict[str, dict[str, float]
     """``attribute=value`` -> (count, mean, median, share over 0.5) over the front and sided items."""
     groups: dict[str, list[float]] = {}
     for entry, row in zip(gt, rows, strict=True):
-        if row["subset"] not in ("front", "sided"):
+        if row["subset"] not in FACE_IN_VIEW:
             continue
         attributes = entry.get("attributes") or {}
         keys = [f"{name}={attributes[name]}" for name in ATTRIBUTES if name in attributes]
-        if "bbox" in entry and "image_height" in entry:
-            keys.append(f"clipped={str(clipped(entry)).lower()}")
+        edge = clipped_or_none(entry)
+        if edge is not None:
+            keys.append(f"clipped={str(edge).lower()}")
         for key in keys:
             groups.setdefault(key, []).append(row["error"])
-    return {
-        key: {
-            "count": len(errors),
-            "error": float(np.mean(errors)),
-            "median": float(np.median(errors)),
-            "gross_share": float(np.mean(np.array(errors) > GROSS)),
-        }
-        for key, errors in sorted(groups.items())
-    }
+    return {key: _stats(errors) for key, errors in sorted(groups.items())}
 
 
 BOX_EDGES = (32, 48, 64, 80, 96)  # head-box side bins, pixels
@@ -164,13 +173,9 @@ def box_side(entry: dict) -> float:
 
 
 def _group(errors: list[float], total: float) -> dict[str, float]:
-    return {
-        "count": len(errors),
-        "error": float(np.mean(errors)),
-        "median": float(np.median(errors)),
-        "gross_share": float(np.mean(np.array(errors) > GROSS)),
-        "share_of_sum": float(np.sum(errors) / total) if total > 0 else float("nan"),
-    }
+    """:func:`_stats` and the group's share of ``total``, the summed pose error of all items."""
+    share = float(np.sum(errors) / total) if total > 0 else float("nan")
+    return {**_stats(errors), "share_of_sum": share}
 
 
 def carriers(gt: list[dict], rows: list[dict]) -> dict[str, dict[str, float]]:
@@ -179,8 +184,8 @@ def carriers(gt: list[dict], rows: list[dict]) -> dict[str, dict[str, float]]:
     total = float(sum(r["error"] for r in rows))
     groups: dict[str, list[float]] = {}
     for entry, row in zip(gt, rows, strict=True):
-        kind = "face in view" if row["subset"] in ("front", "sided") else row["subset"]
-        edge = "clipped" if "bbox" in entry and "image_height" in entry and clipped(entry) else "unclipped"
+        kind = "face in view" if row["subset"] in FACE_IN_VIEW else row["subset"]
+        edge = "clipped" if clipped_or_none(entry) else "unclipped"
         groups.setdefault(f"{kind}, {edge}", []).append(row["error"])
     return {key: _group(errors, total) for key, errors in sorted(groups.items())}
 
@@ -198,7 +203,7 @@ def by_box_side(gt: list[dict], rows: list[dict]) -> dict[str, dict[str, dict[st
         side = box_side(entry)
         name = names[int(np.searchsorted(BOX_EDGES, side, side="right"))]
         tables["all"].setdefault(name, []).append(row["error"])
-        if row["subset"] in ("front", "sided") and "image_height" in entry and not clipped(entry):
+        if row["subset"] in FACE_IN_VIEW and clipped_or_none(entry) is False:
             tables["face in view, unclipped"].setdefault(name, []).append(row["error"])
     return {
         table: {name: _group(groups[name], total) for name in names if name in groups}
@@ -217,7 +222,7 @@ def largest(gt: list[dict], rows: list[dict], top: int) -> dict[str, list]:
             "subset": rows[i]["subset"],
             "error": float(errors[i]),
             "box_side": box_side(gt[i]) if "bbox" in gt[i] else None,
-            "clipped": clipped(gt[i]) if "bbox" in gt[i] and "image_height" in gt[i] else None,
+            "clipped": clipped_or_none(gt[i]),
         }
         for i in order
     ]
