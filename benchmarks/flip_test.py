@@ -1,10 +1,8 @@
 """Flip test: does a model's error average out between a crop and its mirror image?
 
 Runs a checkpoint over an annotated DAD-3DHeads-format split twice: as ``trans3dhead eval`` does, and
-*flip-averaged*: each crop is also predicted mirrored (left-right), that prediction is mirrored back
-(the rotation conjugated by ``diag(-1, 1, 1)``, the 68 landmarks renumbered left <-> right and their x
-reflected across the crop) and averaged with the plain one (rotations: the nearest rotation to their
-mean; landmarks of both sources: the mean).  The mesh, and so Chamfer and Z5, stay the plain pass's.
+flip-averaged as ``trans3dhead eval --flip`` does (:mod:`trans3dhead.models.flip`: each crop is also
+predicted mirrored, that prediction mapped back and averaged with the plain one in parameter space).
 
 It prints the benchmark metrics of both, per pose subset, and how far apart the two passes are: the mean
 angle between the plain rotation and the mirrored-back one, against the plain rotation's mean error.
@@ -19,7 +17,6 @@ is wrong then comes from what the image shows, not from noise of the network.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -28,70 +25,30 @@ import torch
 from torch import nn
 
 from trans3dhead.geometry import rotation_distance
+from trans3dhead.geometry.rotation import rotation_6d_to_matrix
+from trans3dhead.models.flip import FlipMirror, average_with_mirrored, with_mirrored
 
-#: 68-point (iBUG 300-W) landmark of the mirrored face at each index: jaw 0-16, brows 17-26, nose bridge
-#: 27-30, nostrils 31-35, eyes 36-47 (each eye's 6 points run clockwise), outer lips 48-59, inner 60-67.
-LANDMARK_MIRROR = (
-    *range(16, -1, -1),
-    *range(26, 16, -1),
-    27, 28, 29, 30,
-    35, 34, 33, 32, 31,
-    45, 44, 43, 42, 47, 46,
-    39, 38, 37, 36, 41, 40,
-    54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55,
-    64, 63, 62, 61, 60, 67, 66, 65,
-)  # fmt: skip
-MIRROR = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
 METRICS = ("nme_flame", "nme_branch", "pose_error", "pose_angle_deg")
 
 
-def mirror_rotation(rotation: torch.Tensor) -> torch.Tensor:
-    """(..., 3, 3) rotation of the mirrored head: ``M R M`` with ``M = diag(-1, 1, 1)`` (the FLAME head's
-    x axis is its left-right axis, the camera's x the image's)."""
-    m = MIRROR.to(rotation)
-    return m @ rotation @ m
-
-
-def mirror_points(points: torch.Tensor, width: float) -> torch.Tensor:
-    """(B, 68, 2) landmarks of a mirrored crop of ``width`` (crop pixels, or 1.0 for normalised
-    coordinates) -> the same face's landmarks in the unmirrored crop."""
-    out = points[:, list(LANDMARK_MIRROR)].clone()
-    out[..., 0] = width - out[..., 0]
-    return out
-
-
-def mean_rotation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The rotation nearest (Frobenius) to ``(a + b) / 2``, batched (..., 3, 3)."""
-    u, _, vh = torch.linalg.svd((a + b) / 2)
-    d = torch.sign(torch.linalg.det(u @ vh))
-    fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], dim=-1))
-    return u @ fix @ vh
-
-
 class FlipAveraged(nn.Module):
-    """``model`` whose rotation and 2D landmarks are averaged with its mirrored-back prediction on the
-    mirrored crop; ``disagreement_deg`` collects, per item, the angle between the two rotations."""
+    """``model`` flip-averaged (:func:`~trans3dhead.models.flip.average_with_mirrored`);
+    ``disagreement_deg`` collects, per item, the angle between the plain and the mirrored-back rotation."""
 
-    def __init__(self, model: nn.Module, input_size: int) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.model, self.input_size = model, input_size
+        self.model, self.flame = model, model.flame
+        self.mirror = FlipMirror.from_flame(model.flame)
         self.has_landmark_branch = bool(getattr(model, "has_landmark_branch", False))
         self.disagreement_deg: list[float] = []
 
     def forward(self, images: torch.Tensor):
-        plain, flipped = self.model(images), self.model(torch.flip(images, dims=[3]))
-        back = mirror_rotation(flipped.flame.rotation)
-        self.disagreement_deg += rotation_distance(plain.flame.rotation, back).tolist()
-        landmarks_2d = mirror_points(flipped.flame.landmarks_2d, self.input_size)
-        flame = dataclasses.replace(
-            plain.flame,
-            rotation=mean_rotation(plain.flame.rotation, back),
-            landmarks_2d=(plain.flame.landmarks_2d + landmarks_2d) / 2,
-        )
-        landmarks = plain.landmarks
-        if self.has_landmark_branch:
-            landmarks = (plain.landmarks + mirror_points(flipped.landmarks, 1.0)) / 2
-        return dataclasses.replace(plain, flame=flame, landmarks=landmarks)
+        output = self.model(with_mirrored(images))
+        batch, rotation = len(images), self.flame.layout.slices["rotation"]
+        back = self.mirror.unmirror_params(output.params[batch:], self.flame.layout)[:, rotation]
+        plain = output.flame.rotation[:batch]
+        self.disagreement_deg += rotation_distance(plain, rotation_6d_to_matrix(back)).tolist()
+        return average_with_mirrored(output, flame=self.flame, mirror=self.mirror)
 
 
 def _summary(result) -> dict[str, dict[str, float]]:
@@ -126,7 +83,7 @@ def run(checkpoint: Path, root: Path, split: str, batch_size: int = 16) -> dict:
     _, gt_items = load_gt_items(root, split)
     topology = BenchmarkTopology.from_assets(assets)
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
-    averaged = FlipAveraged(model, size)
+    averaged = FlipAveraged(model)
     results = {
         name: score_predictions(
             gt_items, predict(net, loader, device=torch.device("cpu"), dense_2d=False), topology=topology

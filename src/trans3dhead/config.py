@@ -231,6 +231,9 @@ class DataConfig:
     color: float = 0.2
     blur_prob: float = 0.1
     noise_std: float = 0.02
+    # probability of mirroring a training item left to right, its targets with it (data/flip_augment.py;
+    # needs a left-right symmetric head model); with data.augment only
+    flip: float = 0.0
     skip_bad: bool = False  # drop unreadable items (counted and logged) instead of stopping
     # a cache of the training split (`trans3dhead data cache`): crops read from memory-mapped arrays
     # instead of decoded, augmentation on the training device; None: decode the files
@@ -439,6 +442,9 @@ def _validate(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: model.memory_dilation applies to Trans3DHead (DAD-3DNet has no memory)")
     if config.model.bifpn_fusion != "stable" and config.model.arch != "dad3dnet":
         raise ConfigError(f"{source}: model.bifpn_fusion applies to DAD-3DNet (Trans3DHead has no BiFPN)")
+    flip = config.data.flip
+    if isinstance(flip, bool) or not (isinstance(flip, int | float) and 0.0 <= flip <= 1.0):
+        raise ConfigError(f"{source}: data.flip must be a probability in [0, 1], got {flip!r}")
     focal = config.model.camera_focal
     if focal is not None and (isinstance(focal, bool) or not math.isfinite(focal) or focal <= 0):
         raise ConfigError(

@@ -68,6 +68,10 @@ class DemoSettings:
     # the middle of its log-uniform draw: a crop-based network reads the head along the line of sight to
     # its crop, which a head off the image centre turns away from the optical axis (docs/experiments.md)
     perspective_correction: bool = True
+    # also score each model with flip test-time averaging (each crop's prediction averaged with that for
+    # its mirror image, trans3dhead.models.flip): twice the network cost, every metric better
+    # (docs/inference.md)
+    flip: bool = True
 
     def camera_focal(self) -> float | None:
         """The ``model.camera_focal`` of the demo's model (None: rotations as predicted)."""
@@ -256,7 +260,9 @@ def _train(
     return {"epochs": result.epochs_done, "step": result.step, "best": result.best}
 
 
-def _evaluate(checkpoint: Path, data: Path, out: Path, settings: DemoSettings) -> dict[str, Any]:
+def _evaluate(
+    checkpoint: Path, data: Path, out: Path, settings: DemoSettings, *, flip: bool = False
+) -> dict[str, Any]:
     from trans3dhead.engine.evaluate import evaluate_checkpoint
 
     _, report = evaluate_checkpoint(  # the start checkpoint's eval too: one focal for both
@@ -266,6 +272,7 @@ def _evaluate(checkpoint: Path, data: Path, out: Path, settings: DemoSettings) -
         out_dir=out,
         batch_size=settings.batch_size,
         camera_focal=settings.camera_focal(),
+        flip=flip,
     )
     return report
 
@@ -306,6 +313,28 @@ def _photos(aligner, out: Path) -> list[dict[str, str]]:
     return pictures
 
 
+def _score(
+    step: Callable[..., Any],
+    summary: dict[str, Any],
+    key: str,
+    name: str,
+    title: str,
+    checkpoint: Path,
+    data: Path,
+    out: Path,
+    settings: DemoSettings,
+) -> None:
+    """Evaluate ``checkpoint`` as step ``name`` into ``out / name`` and ``summary[key]``; with
+    ``settings.flip`` again, flip-averaged, as ``{name}_flip`` and ``{key}_flip``."""
+    summary[key] = step(name, title, lambda: _evaluate(checkpoint, data, out / name, settings))
+    if settings.flip:
+        summary[f"{key}_flip"] = step(
+            f"{name}_flip",
+            "evaluating it again, each crop averaged with its mirror image",
+            lambda: _evaluate(checkpoint, data, out / f"{name}_flip", settings, flip=True),
+        )
+
+
 def run_demo(
     out_dir: str | Path = "runs/demo",
     settings: DemoSettings | None = None,
@@ -326,7 +355,7 @@ def run_demo(
     summary: dict[str, Any] = {"settings": asdict(settings), "timings_s": timings}
 
     start = settings.start_checkpoint()
-    steps = 6 if start is not None else 5
+    steps = (6 if start is not None else 5) + (settings.flip * (2 if start is not None else 1))
 
     def step(name: str, title: str, fn: Callable[[], Any]) -> Any:
         log(f"[{len(timings) + 1}/{steps}] {title}")
@@ -348,11 +377,8 @@ def run_demo(
     summary["data_check"] = dict(zip(("errors", "warnings"), summarise(problems), strict=True))
     summary["start"] = str(start) if start is not None else None
     if start is not None:
-        summary["start_metrics"] = step(
-            "eval_start",
-            f"evaluating the pretrained model {start.name} on the held-out test split",
-            lambda: _evaluate(start, data, out / "eval_start", settings),
-        )
+        title = f"evaluating the pretrained model {start.name} on the held-out test split"
+        _score(step, summary, "start_metrics", "eval_start", title, start, data, out, settings)
     summary["training"] = step(
         "train",
         "fine-tuning it on this benchmark's training split (CPU)"
@@ -361,11 +387,8 @@ def run_demo(
         lambda: _train(run_dir, _overrides(settings, data), start, log),
     )
     checkpoint = run_dir / "best.pt" if (run_dir / "best.pt").is_file() else run_dir / "last.pt"
-    summary["test_metrics"] = step(
-        "eval",
-        "evaluating on the held-out test split",
-        lambda: _evaluate(checkpoint, data, out / "eval", settings),
-    )
+    title = "evaluating on the held-out test split"
+    _score(step, summary, "test_metrics", "eval", title, checkpoint, data, out, settings)
 
     def predict() -> list[dict[str, str]]:
         aligner = HeadAligner.from_checkpoint(checkpoint, device="cpu")
@@ -462,7 +485,20 @@ def _start_section(summary: dict[str, Any]) -> str:
         return ""
     return (
         "<h3>The shipped pretrained model, as it is</h3>"
-        '<p><a href="eval_start/metrics.md">metrics.md</a></p>' + _metrics_table(summary["start_metrics"])
+        '<p><a href="eval_start/metrics.md">metrics.md</a></p>'
+        + _metrics_table(summary["start_metrics"])
+        + _flip_section(summary, "start_metrics_flip", "eval_start_flip")
+    )
+
+
+def _flip_section(summary: dict[str, Any], key: str, folder: str) -> str:
+    """The same model's table with flip test-time averaging, when the demo ran it."""
+    if key not in summary:
+        return ""
+    return (
+        "<p>The same model, each crop's prediction averaged with that for its mirror image (flip "
+        "test-time averaging, <code>trans3dhead eval --flip</code>: twice the network cost; "
+        f'<a href="{folder}/metrics.md">metrics.md</a>):</p>' + _metrics_table(summary[key])
     )
 
 
@@ -520,6 +556,7 @@ normalised by sqrt(w h) of the head box, reference Z5 accuracy, Chamfer distance
 {_start_section(summary)}
 <h3>{"After fine-tuning" if summary.get("start") else "After training"}</h3>
 {_metrics_table(summary["test_metrics"])}
+{_flip_section(summary, "test_metrics_flip", "eval_flip")}
 <h2>Training</h2>
 <p>Validation after each epoch (the best checkpoint by the FLAME-reprojection NME is kept):</p>
 {_val_table(out / "run")}

@@ -19,10 +19,15 @@ def test_demo_tiny_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert summary["data_check"] == {"errors": 0, "warnings": 0}
     assert summary["test_metrics"]["overall"]["nme_reprojection"]["scored"] == 6
+    # and again with flip test-time averaging: another report of the same items
+    flip = json.loads((out / "eval_flip" / "metrics.json").read_text())
+    assert summary["test_metrics_flip"]["overall"]["nme_reprojection"]["scored"] == 6
+    assert "flip" in flip["sources"] and flip["results"] != summary["test_metrics"]["results"]
     for name in ("index.html", "run/best.pt", "run/curves.png", "eval/metrics.md", "eval/submission.json"):
         assert (out / name).is_file(), name
     page = (out / "index.html").read_text()
     assert "not expected to fit real photos" in page and "pose = " in page and "curves.png" in page
+    assert "eval_flip/metrics.md" in page
     pictures = [p["file"] for p in summary["pictures"]]
     assert sum(p.startswith("synthetic_") for p in pictures) == 2 and "grace_hopper.png" in pictures
     assert all((out / "pictures" / p).is_file() for p in pictures)
@@ -62,6 +67,8 @@ def test_demo_starts_from_a_slim_checkpoint_and_fine_tunes(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["start"] == str(slim)
     assert summary["start_metrics"]["overall"]["nme_flame"]["scored"] == 6
+    assert summary["start_metrics_flip"]["overall"]["nme_flame"]["scored"] == 6
+    assert set(summary["timings_s"]) >= {"eval_start", "eval_start_flip", "train", "eval", "eval_flip"}
     # the fine-tuning started from the slim weights (float16 -> float32), not from ImageNet
     run_config = json.loads(json.dumps(load_checkpoint(out / "run" / "last.pt")["config"]))
     assert run_config["train"]["init_from"] == str(slim) and run_config["model"]["pretrained"] == "none"

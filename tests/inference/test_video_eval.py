@@ -166,6 +166,8 @@ def test_cli_eval_video(setup, tmp_path, capsys):
         (["--alpha-beta", "0.5", "--lead", "0.5"], "--alpha-beta and the One Euro flags"),
         (["--detect-every", "0"], "detect_every must be an integer >= 1"),
         (["--sequence", "nope"], "not a synthetic video sequence"),
+        # the tiny head model is random points: it has no mirror image
+        (["--flip"], "model.npz: flip averaging and data.flip need a left-right symmetric head model"),
     ],
 )
 def test_cli_bad_arguments(setup, tmp_path, capsys, extra, message):

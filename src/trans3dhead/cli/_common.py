@@ -33,6 +33,16 @@ def add_camera_focal_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_flip_arg(parser: argparse.ArgumentParser) -> None:
+    """``--flip`` (eval, predict, eval-video): flip test-time averaging."""
+    parser.add_argument(
+        "--flip",
+        action="store_true",
+        help="average each crop's prediction with that for its mirror image: better accuracy at twice the "
+        "network cost (needs a left-right symmetric head model; docs/inference.md)",
+    )
+
+
 def camera_focal_choice(args: argparse.Namespace) -> float | None | str:
     """``--camera-focal``: "config" when not given (the checkpoint's ``model.camera_focal``), None for 0
     (rotations as predicted), else the focal length; anything but a finite number >= 0 is an InputError."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from trans3dhead.cli._common import add_asset_args, add_camera_focal_arg, camera_focal_choice
+from trans3dhead.cli._common import add_asset_args, add_camera_focal_arg, add_flip_arg, camera_focal_choice
 from trans3dhead.errors import InputError
 from trans3dhead.frames import LANDMARK_SOURCES
 
@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "checkpoint's model.landmarks, flame unless set; branch for an imported DAD-3DNet)",
     )
     add_camera_focal_arg(p)
+    add_flip_arg(p)
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
     p.add_argument("--workers", type=int, default=0, help="data-loading processes (default 0)")
     p.add_argument("--device", default="cpu")
@@ -77,6 +78,7 @@ def evaluate(args: argparse.Namespace) -> int:
             device=args.device,
             progress=bar,
             crop_style=crop_style,
+            flip=args.flip,
         )
         print(
             f"AFLW2000-3D ({table.count} images): yaw {table.yaw:.3f}  pitch {table.pitch:.3f}  "
@@ -98,6 +100,7 @@ def evaluate(args: argparse.Namespace) -> int:
             progress=bar,
             crop_style=crop_style,
             camera_focal=focal,
+            flip=args.flip,
         )
     if result is None:
         print(f"{args.split}: no annotations; wrote {args.out}/submission.json only")

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from trans3dhead.cli._common import add_asset_args, add_video_args, video_options
+from trans3dhead.cli._common import add_asset_args, add_flip_arg, add_video_args, video_options
 from trans3dhead.errors import InputError
 from trans3dhead.frames import LANDMARK_SOURCES
 
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-lag", type=int, default=10, metavar="K", help="lags searched, in frames (10)")
     p.add_argument("--batch", type=int, default=8, help="heads per network call (default 8)")
     p.add_argument("--device", default="cpu")
+    add_flip_arg(p)
     add_video_args(p)
     add_asset_args(p)
     p.set_defaults(func=evaluate_video)
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def evaluate_video(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from trans3dhead.inference import HeadAligner, MeshInfo, TorchBackend
+    from trans3dhead.inference import HeadAligner, MeshInfo
     from trans3dhead.inference.video_eval import evaluate_videos, find_sequences
     from trans3dhead.inference.video_report import write_video_report
     from trans3dhead.metrics.topology import BenchmarkTopology
@@ -68,7 +69,7 @@ def evaluate_video(args: argparse.Namespace) -> int:
     )
     aligner = (
         HeadAligner(  # the checkpoint's settings, as HeadAligner.from_checkpoint sets them
-            backend=TorchBackend(model=model, device=args.device),
+            backend=_backend(model, device=args.device, flip=args.flip, source=assets.model.source),
             mesh=MeshInfo.from_flame(model.flame),
             batch_size=args.batch,
             landmark_source=args.landmarks or config.model.landmarks,
@@ -101,3 +102,16 @@ def evaluate_video(args: argparse.Namespace) -> int:
     print(f"{'truth':>8}: jitter lmk {gt['jitter_landmarks']:.3f} pose {gt['jitter_pose_deg']:.3f}")
     print(f"report: {markdown}")
     return 0
+
+
+def _backend(model, *, device: str, flip: bool, source: str):
+    """The model on ``device``, averaged with the mirrored crops when ``flip``."""
+    from trans3dhead.inference import TorchBackend
+
+    backend = TorchBackend(model=model, device=device)
+    if not flip:
+        return backend
+    from trans3dhead.models.flip import FlipBackend, FlipMirror
+
+    mirror = FlipMirror.from_flame(model.flame, source=source)
+    return FlipBackend(backend=backend, flame=model.flame, mirror=mirror)

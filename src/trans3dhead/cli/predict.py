@@ -14,6 +14,7 @@ from pathlib import Path
 from trans3dhead.cli._common import (
     add_asset_args,
     add_camera_focal_arg,
+    add_flip_arg,
     add_video_args,
     camera_focal_choice,
     video_options,
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "DAD-3DNet)",
     )
     add_camera_focal_arg(p)
+    add_flip_arg(p)
     p.add_argument("--frame-step", type=int, default=1, help="process every N-th video frame (default 1)")
     p.add_argument("--no-frame-images", action="store_true", help="no annotated PNG per video frame")
     add_video_args(p)
@@ -157,6 +159,7 @@ def predict(args: argparse.Namespace) -> int:
         batch_size=args.batch,
         landmark_source=args.landmarks,
         camera_focal=camera_focal_choice(args),
+        flip=args.flip,
     )
     options = RunOptions(
         out_dir=out_dir,

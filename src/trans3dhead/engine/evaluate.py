@@ -50,6 +50,7 @@ __all__ = [
     "evaluate",
     "evaluate_checkpoint",
     "headline_metrics",
+    "with_flip",
 ]
 
 
@@ -170,6 +171,16 @@ def headline_metrics(result: BenchmarkResult) -> dict[str, float]:
     return {key: summary.mean for key, summary in result.overall.items() if summary.mean is not None}
 
 
+def with_flip(model: nn.Module, *, flip: bool, source: str = "FLAME model") -> nn.Module:
+    """``model``, or (``flip``) ``model`` averaging each crop with its mirror image; ``source`` names the
+    FLAME model in the error raised when it is not left-right symmetric."""
+    if not flip:
+        return model
+    from trans3dhead.models.flip import FlipAverage
+
+    return FlipAverage(model=model, source=source)
+
+
 def evaluate_split(
     model: nn.Module,
     *,
@@ -186,11 +197,14 @@ def evaluate_split(
     progress: Callable[[Iterable], Iterable] | None = None,
     crop_style: str = "centred",
     camera_focal: float | None = None,
+    flip: bool = False,
 ) -> BenchmarkResult | None:
     """Predict a DAD-3DHeads-format split and write ``submission.json``; when the split has annotations,
     also write ``gt.json`` and the report (``metrics.json`` / ``metrics.md``), such that
     ``trans3dhead score --gt gt.json --submission submission.json`` reproduces it exactly.
-    Returns the result, or None for a split without annotations (e.g. the real test split)."""
+    Returns the result, or None for a split without annotations (e.g. the real test split).
+    ``flip``: average each crop's prediction with that for its mirror image
+    (:class:`~trans3dhead.models.flip.FlipAverage`)."""
     from torch.utils.data import DataLoader
 
     from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
@@ -206,6 +220,7 @@ def evaluate_split(
     entries, gt_items = load_gt_items(root, split) if annotated else ([], [])  # GT errors before the work
     topology = BenchmarkTopology.from_assets(assets)
     check_gt_topology(gt_items, topology)
+    model = with_flip(model, flip=flip, source=assets.model.source)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
     predictions = predict(
         model,
@@ -223,6 +238,8 @@ def evaluate_split(
     sources = {"data": f"{root}/{split}", "flame": assets.model.source, "landmarks": landmark_source}
     if camera_focal is not None:
         sources["camera_focal"] = str(camera_focal)
+    if flip:
+        sources["flip"] = "averaged with the mirrored crops"
     write_report(result, out, sources=sources)
     return result
 
@@ -236,6 +253,7 @@ def evaluate_checkpoint(
     batch_size: int = 16,
     device: torch.device | str = "cpu",
     camera_focal: float | None | str = "config",
+    flip: bool = False,
 ) -> tuple[nn.Module, dict[str, Any] | None]:
     """:func:`evaluate_split` of a checkpoint with the input size, crop, landmark source and (unless
     ``camera_focal`` is given: a number or None) camera focal length its config names.  Returns the model
@@ -255,6 +273,7 @@ def evaluate_checkpoint(
         device=device,
         crop_style=config.model.crop,
         camera_focal=config.model.camera_focal if camera_focal == "config" else camera_focal,
+        flip=flip,
     )
     report = None if result is None else jsonio.read_file(Path(out_dir) / "metrics.json")
     return model, report
@@ -271,9 +290,11 @@ def evaluate_aflw2000(
     device: torch.device | str = "cpu",
     progress: Callable[[Iterable], Iterable] | None = None,
     crop_style: str = "centred",
+    flip: bool = False,
 ) -> Any:
     """Head-pose evaluation on AFLW2000-3D: Euler MAE (yaw, pitch, roll, mean) in degrees, written to
-    ``metrics.json`` / ``metrics.md`` with every image's angles in ``predictions.json``."""
+    ``metrics.json`` / ``metrics.md`` with every image's angles in ``predictions.json``.  ``flip``: see
+    :func:`evaluate_split`."""
     import numpy as np
 
     from trans3dhead.data.aflw2000 import AFLW2000Dataset
@@ -284,6 +305,7 @@ def evaluate_aflw2000(
     dataset = AFLW2000Dataset(
         root=root, input_size=input_size, filter_range=filter_range, crop_style=crop_style
     )
+    model = with_flip(model, flip=flip)
     model.eval()
     pred, gt, rows = [], [], []
     indices = range(0, len(dataset), batch_size)

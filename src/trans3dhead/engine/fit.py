@@ -262,6 +262,7 @@ class _Run:
     per_step: bool  # the scheduler steps per optimiser step (else once per validation)
     log: RunLog | None = None
     ema: ModelEMA | None = None  # train.ema_decay > 0: the weights' moving average, which is validated
+    flip: Any = None  # data.flip > 0: a FlipAugment that mirrors training items
 
     @property
     def evaluated(self) -> nn.Module:
@@ -375,7 +376,19 @@ def _setup(config: Config, run_dir: Path, dist: DistContext, *, resumed: bool) -
         steps_per_epoch=steps_per_epoch,
         planned=planned,
         per_step=steps_per_step(scheduler),
+        flip=_flip_augment(config, unwrap(model).flame, assets),
     )
+
+
+def _flip_augment(config: Config, flame: nn.Module, assets: Any) -> Any:
+    """``data.flip``'s :class:`~trans3dhead.data.flip_augment.FlipAugment`, or None when it is off."""
+    if not (config.data.augment and config.data.flip > 0):
+        return None
+    from trans3dhead.data.flip_augment import FlipAugment
+    from trans3dhead.models.flip import FlipMirror
+
+    mirror = FlipMirror.from_flame(flame, source=f"data.flip: {assets.model.source}")
+    return FlipAugment(mirror=mirror, probability=config.data.flip, seed=config.train.seed)
 
 
 def _datasets(config: Config, common: dict[str, Any]) -> tuple[Any, DAD3DHeadsDataset]:
@@ -507,6 +520,7 @@ def _train_epoch(run: _Run, position: _Position, on_step: Callable[[StepStats], 
         report_at=_report_at(t, position.step + 1),
         channels_last=run.channels_last,
         ema=run.ema,
+        flip=run.flip,
     )
     position.epoch, position.batch_in_epoch = position.epoch + 1, 0
 

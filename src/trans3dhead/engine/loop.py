@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -154,6 +155,7 @@ def train_one_epoch(
     report_at: Callable[[int], bool] | None = None,
     channels_last: bool = False,
     ema: ModelEMA | None = None,
+    flip: Callable[..., tuple[torch.Tensor, Any]] | None = None,
 ) -> int:
     """Train over ``batches`` (None entries, batches whose items were all bad, are skipped).
 
@@ -162,7 +164,8 @@ def train_one_epoch(
     ``scheduler`` (optional) is stepped after every optimiser step.  ``channels_last`` feeds the images
     in that memory format (the model should be converted too).  ``ema`` (optional) moves its average
     towards the weights after every optimiser step.  Batches of the cache
-    (:mod:`trans3dhead.data.cache`) are augmented here, on ``device``.
+    (:mod:`trans3dhead.data.cache`) are augmented here, on ``device``; ``flip`` (optional, a
+    :class:`~trans3dhead.data.flip_augment.FlipAugment`) then mirrors some items of every batch.
 
     A step never waits for the device: losses and the finiteness checks stay there until a *report*,
     after every global step ``s`` with ``report_at(s)`` true (default: every step) and after the last
@@ -182,6 +185,10 @@ def train_one_epoch(
         if max_steps and batch_index >= max_steps:
             break
         images, targets = batch_to_device(batch, device, channels_last=channels_last)
+        if flip is not None:
+            images, targets = flip(images, targets, step=step + 1)
+            if channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
         with autocast:
             output = model(images)
             result = criterion(output, targets)

@@ -132,6 +132,7 @@ class HeadAligner:
         batch_size: int = 16,
         landmark_source: str | None = None,
         camera_focal: float | None | str = "config",
+        flip: bool = False,
     ) -> HeadAligner:
         """Load a checkpoint (``best.pt`` / ``last.pt`` of a training run, or one written by
         ``trans3dhead import``).
@@ -142,12 +143,14 @@ class HeadAligner:
         ``device`` defaults to CUDA when available.  ``flame`` / ``aux`` override the FLAME files named in
         the checkpoint's config.  With ``onnx`` the network runs from that exported file in ONNX Runtime
         (the checkpoint still supplies the mesh faces, layout and dense subsets; the two must match).
+        ``flip``: average each crop's prediction with that for its mirror image
+        (:class:`~trans3dhead.models.flip.FlipBackend`; twice the network cost, either backend).
         """
         from trans3dhead.engine.evaluate import has_landmark_branch
         from trans3dhead.models.build import model_from_checkpoint
 
         device = resolve_device(device)
-        model, config, _ = model_from_checkpoint(path, flame=flame, aux=aux, device=device)
+        model, config, assets = model_from_checkpoint(path, flame=flame, aux=aux, device=device)
         mesh = MeshInfo.from_flame(model.flame, landmark_branch=has_landmark_branch(model))
         if onnx is None:
             backend: InferenceBackend = TorchBackend(model=model, device=device)
@@ -161,6 +164,11 @@ class HeadAligner:
                 num_vertices=int(model.flame.v_template.shape[0]),
                 input_size=int(model.flame.image_size),
             )
+        if flip:
+            from trans3dhead.models.flip import FlipBackend, FlipMirror
+
+            mirror = FlipMirror.from_flame(model.flame, source=assets.model.source)
+            backend = FlipBackend(backend=backend, flame=model.flame, mirror=mirror)
         return cls(
             backend=backend,
             mesh=mesh,

@@ -10,6 +10,7 @@ from trans3dhead.models.backbone import (
 from trans3dhead.models.bifpn import BiFPN
 from trans3dhead.models.dad3dnet import DAD3DNet
 from trans3dhead.models.decoder import TransformerDecoder, TransformerDecoderLayer, TransformerEncoder
+from trans3dhead.models.flip import FlipAverage, FlipBackend, FlipMirror
 from trans3dhead.models.marr import MARR_MODES, LandmarkHead, mean_face_from_landmarks
 from trans3dhead.models.mobilenet import MobileNetV2, mobilenet_v2_imagenet_weights_path
 from trans3dhead.models.normalize import ImageNormalizer
@@ -28,6 +29,9 @@ from trans3dhead.models.trans3dhead import (
 __all__ = [
     "BACKBONE_NAMES",
     "BRANCH_MODES",
+    "FlipAverage",
+    "FlipBackend",
+    "FlipMirror",
     "ImageNormalizer",
     "LandmarkHead",
     "MARR_MODES",
