@@ -352,15 +352,19 @@ def main() -> None:
     slim += ["--set", f"model.camera_focal={CAMERA_FOCAL!r}"]
     session.cli(slim, "slim")
     scores = {}
-    for name, root in splits.items():
-        for split in ("test", "val"):
-            folder = args.work / "scores" / f"{name}_{split}"
-            argv = ["eval", "--checkpoint", str(model), "--data", str(root), "--split", split]
-            argv += ["--out", str(folder)]
-            argv += ["--camera-focal", repr(CAMERA_FOCAL), "--device", device, "--batch", "64"]
-            session.cli([*argv, "--workers", str(args.loader_workers)], f"score {name} {split}")
-            scores[f"{name}_{split}"] = split_rows(json.loads((folder / "metrics.json").read_text()))
-            write_eval(args.out, scores)  # after every split: a run stopped part-way keeps its scores
+    # each split as it is, then the test splits flip-averaged (eval --flip: each crop averaged with its
+    # mirror image, docs/inference.md)
+    runs = [(name, root, split, []) for name, root in splits.items() for split in ("test", "val")]
+    runs += [(name, root, "test", ["--flip"]) for name, root in splits.items()]
+    for name, root, split, flip in runs:
+        key = f"{name}_{split}" + ("_flip" if flip else "")
+        folder = args.work / "scores" / key
+        argv = ["eval", "--checkpoint", str(model), "--data", str(root), "--split", split]
+        argv += ["--out", str(folder), *flip]
+        argv += ["--camera-focal", repr(CAMERA_FOCAL), "--device", device, "--batch", "64"]
+        session.cli([*argv, "--workers", str(args.loader_workers)], f"score {key}")
+        scores[key] = split_rows(json.loads((folder / "metrics.json").read_text()))
+        write_eval(args.out, scores)  # after every split: a run stopped part-way keeps its scores
     print((args.out / "eval.md").read_text(), flush=True)
     session.record()
     ended = "finished" if finished else "stopped by the time limit"

@@ -38,7 +38,8 @@ def test_tiny_run_on_the_cpu_returns_the_eight_files(tmp_path, monkeypatch):
     assert checkpoint["config"]["model"]["camera_focal"] == pytest.approx(math.sqrt(12))
     assert {t.dtype for t in checkpoint["model"].values() if t.is_floating_point()} == {torch.float16}
     scores = json.loads((out / "eval.json").read_text())
-    assert set(scores) == {"demo_test", "demo_val", "s1_test", "s1_val"}
+    assert set(scores) == {"demo_test", "demo_val", "s1_test", "s1_val", "demo_test_flip", "s1_test_flip"}
+    assert scores["demo_test_flip"]["pose_error"] != scores["demo_test"]["pose_error"]
     assert all(0 <= row["pose_error"] < 2 * math.sqrt(2) for row in scores.values())
     table = (out / "eval.md").read_text()
     assert "| demo_test | 4 |" in table
