@@ -247,3 +247,14 @@ def test_flip_averaging_over_onnx_runtime_matches_pytorch(tmp_path):
     np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-2)
     np.testing.assert_allclose(a.rotation, b.rotation, atol=1e-4)
     assert np.abs(a.landmarks - plain.landmarks).max() > 1e-3  # the average is not the plain prediction
+
+
+def test_points_without_mutual_mirror_partners_are_refused():
+    """Two points share one mirror partner (both within the tolerance of its mirror image): the
+    partners are not an involution, and the error names the point left without one."""
+    from trans3dhead.models.flip import _mirror_partners
+
+    points = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [-1.0 - 1e-7, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    message = r"pts: flip averaging and data.flip need mirror partners, but point 2"
+    with pytest.raises(InputError, match=message):
+        _mirror_partners(points, "point", 1e-3, "pts")

@@ -111,7 +111,6 @@ def _backend(model, *, device: str, flip: bool, source: str):
     backend = TorchBackend(model=model, device=device)
     if not flip:
         return backend
-    from trans3dhead.models.flip import FlipBackend, FlipMirror
+    from trans3dhead.models.flip import FlipBackend
 
-    mirror = FlipMirror.from_flame(model.flame, source=source)
-    return FlipBackend(backend=backend, flame=model.flame, mirror=mirror)
+    return FlipBackend(backend=backend, flame=model.flame, source=source)

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from trans3dhead.errors import InputError
 from trans3dhead.geometry.rotation import matrix_to_euler
-from trans3dhead.models.flip import MIRROR_SIGNS, FlipMirror
+from trans3dhead.models.flip import FlipMirror
 from trans3dhead.types import HeadTargets
 
 __all__ = ["FlipAugment", "mirror_targets"]
@@ -33,19 +33,12 @@ __all__ = ["FlipAugment", "mirror_targets"]
 
 def mirror_targets(targets: HeadTargets, mirror: FlipMirror) -> HeadTargets:
     """Every item's targets for its mirrored crop (the crop side is ``mirror.image_size``)."""
-    size = mirror.image_size
-    lmk = mirror.landmark_perm.to(targets.landmarks.device)
-    verts = mirror.vertex_perm.to(targets.vertices.device)
-    signs = targets.vertices.new_tensor(MIRROR_SIGNS)
-    flip = torch.diag(targets.rotation.new_tensor(MIRROR_SIGNS))
-    landmarks = targets.landmarks[:, lmk]  # (B, N, 2)
-    projected = targets.projected[:, verts]  # (B, V, 2)
-    rotation = flip @ targets.rotation @ flip
+    rotation = mirror.mirror_rotation(targets.rotation)
     return HeadTargets(
-        landmarks=torch.stack(((size - 1.0) / size - landmarks[..., 0], landmarks[..., 1]), dim=-1),
-        presence=targets.presence[:, lmk],
-        vertices=targets.vertices[:, verts] * signs,
-        projected=torch.stack((size - 1.0 - projected[..., 0], projected[..., 1]), dim=-1),
+        landmarks=mirror.unmirror_landmarks(targets.landmarks),  # its own inverse
+        presence=targets.presence[:, mirror.landmark_perm.to(targets.presence.device)],
+        vertices=mirror.mirror_vertices(targets.vertices),
+        projected=mirror.mirror_pixels(targets.projected),
         rotation=rotation,
         euler=matrix_to_euler(rotation).to(targets.euler.dtype),
     )

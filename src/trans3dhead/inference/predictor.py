@@ -165,10 +165,9 @@ class HeadAligner:
                 input_size=int(model.flame.image_size),
             )
         if flip:
-            from trans3dhead.models.flip import FlipBackend, FlipMirror
+            from trans3dhead.models.flip import FlipBackend
 
-            mirror = FlipMirror.from_flame(model.flame, source=assets.model.source)
-            backend = FlipBackend(backend=backend, flame=model.flame, mirror=mirror)
+            backend = FlipBackend(backend=backend, flame=model.flame, source=assets.model.source)
         return cls(
             backend=backend,
             mesh=mesh,

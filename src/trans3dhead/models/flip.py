@@ -133,9 +133,8 @@ class FlipMirror:
         """(B, K) parameters predicted for mirrored crops -> the same heads' parameters in the crops."""
         p = layout.split(params)
         signs = params.new_tensor(MIRROR_SIGNS)
-        flip = torch.diag(signs)
         coefficients = torch.cat((p.shape, p.expression), dim=1) @ self.coefficient_map.to(params).T
-        rotation = flip @ rotation_6d_to_matrix(p.rotation) @ flip
+        rotation = self.mirror_rotation(rotation_6d_to_matrix(p.rotation))
         translation = torch.cat(
             (-p.translation[:, :1] - 2.0 / self.image_size, p.translation[:, 1:]), dim=1
         )
@@ -146,9 +145,24 @@ class FlipMirror:
         return out  # same layout: shape, expression, jaw, rotation, translation, scale
 
     def unmirror_landmarks(self, landmarks: Tensor) -> Tensor:
-        """(..., N, 2) normalised crop landmarks of mirrored crops -> the crops' (partners renumbered)."""
+        """(..., N, 2) normalised crop landmarks of mirrored crops -> the crops' (partners renumbered).
+        Like every map here it is its own inverse: it also turns the crops' landmarks into the mirror's."""
         x = (self.image_size - 1.0) / self.image_size - landmarks[..., 0]
         return torch.stack((x, landmarks[..., 1]), dim=-1)[..., self.landmark_perm.to(landmarks.device), :]
+
+    def mirror_rotation(self, rotation: Tensor) -> Tensor:
+        """(..., 3, 3) rotation of a head -> that of its mirror image, ``F R F``."""
+        flip = torch.diag(rotation.new_tensor(MIRROR_SIGNS))
+        return flip @ rotation @ flip
+
+    def mirror_vertices(self, vertices: Tensor) -> Tensor:
+        """(B, V, 3) vertices -> the mirror image's: x negated, each vertex in its partner's place."""
+        return vertices[:, self.vertex_perm.to(vertices.device)] * vertices.new_tensor(MIRROR_SIGNS)
+
+    def mirror_pixels(self, points: Tensor) -> Tensor:
+        """(B, V, 2) every vertex's crop pixel -> the mirrored crop's (``x -> S - 1 - x``, partners)."""
+        moved = points[:, self.vertex_perm.to(points.device)]
+        return torch.stack((self.image_size - 1.0 - moved[..., 0], moved[..., 1]), dim=-1)
 
 
 def _coefficient_map(basis: np.ndarray, vertex_perm: np.ndarray) -> tuple[np.ndarray, float]:
@@ -222,12 +236,19 @@ def with_mirrored(crops: Tensor) -> Tensor:
 
 class FlipBackend:
     """An inference backend (:mod:`trans3dhead.inference.backend`) that averages each crop's prediction
-    with that for its mirror image, over another backend (PyTorch or ONNX Runtime)."""
+    with that for its mirror image, over another backend (PyTorch or ONNX Runtime).  ``mirror`` defaults
+    to :meth:`FlipMirror.from_flame` of ``flame`` (``source`` names the model in its errors)."""
 
     def __init__(
-        self, *, backend: Callable[[Tensor], HeadOutput], flame: nn.Module, mirror: FlipMirror
+        self,
+        *,
+        backend: Callable[[Tensor], HeadOutput],
+        flame: nn.Module,
+        mirror: FlipMirror | None = None,
+        source: str = "FLAME model",
     ) -> None:
-        self.backend, self.flame, self.mirror = backend, flame, mirror
+        self.backend, self.flame = backend, flame
+        self.mirror = mirror or FlipMirror.from_flame(flame, source=source)
         self.input_size = int(backend.input_size)
         self.name = f"{getattr(backend, 'name', 'backend')}+flip"
 
