@@ -58,6 +58,17 @@ def test_fit_writes_run_artefacts(setup, tmp_path):
     assert result.best["epoch"] in (1, 2) and result.best["metric"] == "nme_flame"
 
 
+def test_fit_stops_its_loader_workers_before_returning(setup, tmp_path):
+    # Left to the garbage collector, persistent workers cost a join timeout each (20 s for four, paid by
+    # whatever the process did next: the demo's evaluation), so fit() stops them itself.
+    import multiprocessing
+
+    _, overrides = setup
+    before = set(multiprocessing.active_children())
+    fit(load_config(None, [*overrides, "train.epochs=1", "data.workers=1"]), tmp_path / "run")
+    assert set(multiprocessing.active_children()) - before == set()
+
+
 def test_loss_falls(setup):
     _, overrides = setup
     from trans3dhead.data.dad3dheads import DAD3DHeadsDataset, collate
