@@ -1,7 +1,7 @@
 """Calibrate and check the per-head confidence (:mod:`trans3dhead.inference.confidence`) on synthetic data.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/confidence_calibration.py --out runs/confidence
-        [--checkpoint FILE] [--items 400] [--seed 3] [--size 128] [--success-nme 10]
+        [--checkpoint FILE] [--items 400] [--seed 3] [--size 128] [--success-nme 10] [--flip]
 
 Renders a synthetic benchmark (``--items`` validation and as many test heads, ``--seed``; seed 3 is neither
 the demo's pretraining data, seed 1, nor its own benchmark, seed 0), runs the checkpoint (default: the
@@ -41,8 +41,9 @@ SUBSETS = (("occlusions", "false"), ("occlusions", "true"), ("pose", "front"), (
 SUBSETS += (("pose", "atypical"),)
 
 
-def heads(out: Path, split: str, model, config, assets) -> dict[str, np.ndarray]:
-    """Per head of ``split``: disagreement, NME (FLAME and branch landmarks) and attributes."""
+def heads(out: Path, split: str, model, config, assets, *, flip: bool = False) -> dict[str, np.ndarray]:
+    """Per head of ``split``: disagreement, NME (FLAME and branch landmarks) and attributes; ``flip``:
+    each crop's prediction averaged with its mirror image's (``trans3dhead predict --flip``)."""
     folder = out / f"eval_{split}"
     result = evaluate_split(
         model,
@@ -53,6 +54,7 @@ def heads(out: Path, split: str, model, config, assets) -> dict[str, np.ndarray]
         input_size=config.model.input_size,
         crop_style=config.model.crop,
         camera_focal=config.model.camera_focal,
+        flip=flip,
     )
     scores = {item.item_id: item for item in result.items}
     submission = json.loads((folder / "submission.json").read_text())
@@ -112,7 +114,8 @@ def markdown(report: dict) -> str:
         f"# Confidence calibration: {report['checkpoint']}",
         "",
         f"Synthetic heads: {report['items']} val + {report['items']} test, {report['size']} px, seed "
-        f"{report['seed']}; success = NME FLAME <= {report['success_nme']}.",
+        f"{report['seed']}; success = NME FLAME <= {report['success_nme']}; "
+        f"{'flip-averaged' if report.get('flip') else 'single view'}.",
         f"Fitted on val: midpoint {report['fitted']['midpoint']:.3f}, spread {report['fitted']['spread']:.3f}"
         f" (shipped: {report['shipped']['midpoint']:.3f}, {report['shipped']['spread']:.3f}).",
         "",
@@ -148,6 +151,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--success-nme", type=float, default=10.0)
+    parser.add_argument("--flip", action="store_true", help="predict flip-averaged, as predict --flip")
     args = parser.parse_args()
 
     model, config, assets = model_from_checkpoint(args.checkpoint, device="cpu")
@@ -157,7 +161,7 @@ def main() -> None:
     ):
         pass
     with torch.inference_mode():
-        data = {split: heads(args.out, split, model, config, assets) for split in counts}
+        data = {split: heads(args.out, split, model, config, assets, flip=args.flip) for split in counts}
     fitted = fit_mapping(data["val"]["disagreement"], data["val"]["nme_flame"], success_nme=args.success_nme)
     checks = {
         f"{split} / {name}": check(data[split], mapping, args.success_nme)
@@ -170,6 +174,7 @@ def main() -> None:
         "seed": args.seed,
         "size": args.size,
         "success_nme": args.success_nme,
+        "flip": args.flip,
         "fitted": {"midpoint": fitted.midpoint, "spread": fitted.spread},
         "shipped": {"midpoint": DEFAULT_MAPPING.midpoint, "spread": DEFAULT_MAPPING.spread},
         "checks": checks,
